@@ -1,7 +1,7 @@
+import { accountingRoutes } from './accounting';
+import { iamRoutes } from './iam';
+import { inventoryRoutes } from './inventory';
 import type { RouteSpec } from './routes';
 
-/**
- * Every public route of the contract, from each area's file. Areas add theirs here:
- * `...inventoryRoutes, ...accountingRoutes, ...gatewayRoutes`.
- */
-export const ROUTES: RouteSpec[] = [];
+/** Every public route of the contract. */
+export const ROUTES: RouteSpec[] = [...iamRoutes, ...inventoryRoutes, ...accountingRoutes];

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Permission } from './auth';
 
 /** Which process serves a route. */
-export type Upstream = 'gateway' | 'inventory' | 'accounting';
+export type Upstream = 'gateway' | 'inventory' | 'accounting' | 'worker';
 
 /**
  * Who may call a route: a permission from the contract's table, `authenticated` (any valid user),

@@ -49,7 +49,7 @@ export const env = {
     z
       .enum(['true', 'false', '1', '0', 'yes', 'no'])
       .transform((v) => v === 'true' || v === '1' || v === 'yes')
-      .default(def ? 'true' : 'false'),
+      .default(def),
   /** A URL with one of the given protocols. */
   url: (protocols: string[]) =>
     z.string().refine((v) => {
