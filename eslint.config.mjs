@@ -3,7 +3,17 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', '**/.turbo/**', '.kv-data/**', '.tools/**', '**/*.js', '**/*.cjs', '**/*.mjs', 'tools/bench/out/**'],
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/.turbo/**',
+      '.kv-data/**',
+      '.tools/**',
+      '**/*.js',
+      '**/*.cjs',
+      '**/*.mjs',
+      'tools/bench/out/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -19,7 +29,14 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@kv/*/src/*', '@kv/*/dist/*', '../../packages/*', '../../apps/*'], message: 'Import the package entry, not its files.' }] },
+        {
+          patterns: [
+            {
+              group: ['@kv/*/src/*', '@kv/*/dist/*', '../../packages/*', '../../apps/*'],
+              message: 'Import the package entry, not its files.',
+            },
+          ],
+        },
       ],
     },
   },

@@ -32,7 +32,15 @@ function findPnpm() {
   const local = path.join(root, '.tools', 'pnpm', 'node_modules', '.bin', 'pnpm');
   if (fs.existsSync(local) && works(local) === pnpmVersion) return local;
   log(`installing pnpm ${pnpmVersion} into .tools/pnpm ...`);
-  const status = run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', path.join(root, '.tools', 'pnpm'), `pnpm@${pnpmVersion}`]);
+  const status = run('npm', [
+    'install',
+    '--no-save',
+    '--no-audit',
+    '--no-fund',
+    '--prefix',
+    path.join(root, '.tools', 'pnpm'),
+    `pnpm@${pnpmVersion}`,
+  ]);
   if (status !== 0 || !fs.existsSync(local)) {
     log('could not install pnpm with npm; install it yourself: npm i -g pnpm@' + pnpmVersion);
     process.exit(1);
@@ -67,7 +75,9 @@ switch (command) {
     process.exit(run(pnpm, ['--filter', '@kv/stack', 'start', ...process.argv.slice(3)]));
     break;
   case 'test':
-    process.exit(run(process.execPath, [path.join(root, 'tools', 'run-tests.cjs'), ...process.argv.slice(3)]));
+    process.exit(
+      run(process.execPath, [path.join(root, 'tools', 'run-tests.cjs'), ...process.argv.slice(3)]),
+    );
     break;
   case 'bench':
     process.exit(run(pnpm, ['--filter', '@kv/bench', 'start', ...process.argv.slice(3)]));

@@ -10,8 +10,18 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const out = path.join(os.tmpdir(), `kv-jest-${process.pid}.json`);
 const jest = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
-const args = [jest, '--json', `--outputFile=${out}`, ...(process.env.CI ? ['--ci'] : []), ...process.argv.slice(2)];
-const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root, env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' } });
+const args = [
+  jest,
+  '--json',
+  `--outputFile=${out}`,
+  ...(process.env.CI ? ['--ci'] : []),
+  ...process.argv.slice(2),
+];
+const r = spawnSync(process.execPath, args, {
+  stdio: 'inherit',
+  cwd: root,
+  env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+});
 
 let passed = 0;
 let failed = 0;

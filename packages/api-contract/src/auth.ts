@@ -12,7 +12,14 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-export const ROLES = ['admin', 'inventory_manager', 'sales_clerk', 'accountant', 'auditor', 'viewer'] as const;
+export const ROLES = [
+  'admin',
+  'inventory_manager',
+  'sales_clerk',
+  'accountant',
+  'auditor',
+  'viewer',
+] as const;
 export type Role = (typeof ROLES)[number];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {

@@ -34,6 +34,8 @@ export const int = () => z.number().int().min(-MAX_INT).max(MAX_INT);
 export const positiveInt = () => z.number().int().min(1).max(MAX_INT);
 /** Integer >= 0 and <= 10^12 (money, costs). */
 export const nonNegativeInt = () => z.number().int().min(0).max(MAX_INT);
+/** Integer with 0 < |x| <= 10^12 (signed deltas such as an adjustment's `quantity_delta`). */
+export const nonZeroInt = () => int().refine((v) => v !== 0, 'must not be zero');
 
 function isCalendarDate(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
@@ -67,7 +69,8 @@ export type ListQuery = z.infer<typeof listQuery>;
 export const uuidQuery = () => uuid().optional();
 
 /** `{data: [...], next_cursor}` list envelope. */
-export const page = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), next_cursor: z.string().nullable() });
 
 /** Path `:id`. */
 export const idParams = z.object({ id: uuid() });
@@ -94,7 +97,9 @@ export function encodeCursor(value: Record<string, string | number>): string {
 export function decodeCursor(cursor: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }

@@ -63,7 +63,12 @@ describe('api-contract primitives', () => {
 
   it('maps roles to the contract permissions', () => {
     expect(permissionsOf(['admin'])).toContain('users:manage');
-    expect(permissionsOf(['accountant'])).toEqual(['accounting:close', 'accounting:post', 'accounting:read', 'inventory:read']);
+    expect(permissionsOf(['accountant'])).toEqual([
+      'accounting:close',
+      'accounting:post',
+      'accounting:read',
+      'inventory:read',
+    ]);
     expect(permissionsOf(['viewer', 'nope'])).toEqual(['accounting:read', 'inventory:read']);
     expect(ROLE_PERMISSIONS.sales_clerk).not.toContain('inventory:adjust');
   });

@@ -52,7 +52,11 @@ export interface AuditTableOptions {
  * Migration helper: `<schema>.audit_events` (timestamps at millisecond precision so ISO cursors are exact),, append-only (the app role gets INSERT and SELECT only, and a
  * trigger refuses UPDATE/DELETE from anyone).
  */
-export async function createAuditTable(knex: Knex, schema: string, options: AuditTableOptions): Promise<void> {
+export async function createAuditTable(
+  knex: Knex,
+  schema: string,
+  options: AuditTableOptions,
+): Promise<void> {
   const table = `${schema}.audit_events`;
   await knex.raw(`
     CREATE TABLE IF NOT EXISTS ${table} (
@@ -67,7 +71,9 @@ export async function createAuditTable(knex: Knex, schema: string, options: Audi
       changes jsonb NOT NULL DEFAULT '{}',
       PRIMARY KEY (tenant_id, id)
     )`);
-  await knex.raw(`CREATE INDEX IF NOT EXISTS audit_events_entity ON ${table} (tenant_id, entity_type, entity_id, at DESC, id DESC)`);
+  await knex.raw(
+    `CREATE INDEX IF NOT EXISTS audit_events_entity ON ${table} (tenant_id, entity_type, entity_id, at DESC, id DESC)`,
+  );
   await knex.raw(`CREATE INDEX IF NOT EXISTS audit_events_at ON ${table} (tenant_id, at DESC, id DESC)`);
   await knex.raw(`
     CREATE OR REPLACE FUNCTION ${schema}.audit_events_immutable() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -9,7 +9,8 @@ let owner: Knex;
 let app: Knex;
 const A = randomUUID();
 const B = randomUUID();
-const inA = <T>(fn: (trx: Knex.Transaction) => Promise<T>) => withTenantTransaction(app, fn, { tenantId: A, userId: null });
+const inA = <T>(fn: (trx: Knex.Transaction) => Promise<T>) =>
+  withTenantTransaction(app, fn, { tenantId: A, userId: null });
 
 beforeAll(async () => {
   db = await createTestDatabase('audit');
@@ -32,18 +33,36 @@ describe('audit', () => {
     for (let i = 0; i < 5; i++) {
       await inA((trx) =>
         writeAudit(trx, 's', [
-          { tenantId: A, actorId: null, action: 'product.create', entityType: 'product', entityId: entity, requestId: `r${i}`, changes: { i } },
+          {
+            tenantId: A,
+            actorId: null,
+            action: 'product.create',
+            entityType: 'product',
+            entityId: entity,
+            requestId: `r${i}`,
+            changes: { i },
+          },
         ]),
       );
     }
     await inA((trx) =>
       writeAudit(trx, 's', [
-        { tenantId: A, actorId: null, action: 'warehouse.create', entityType: 'warehouse', entityId: randomUUID(), requestId: 'x', changes: {} },
+        {
+          tenantId: A,
+          actorId: null,
+          action: 'warehouse.create',
+          entityType: 'warehouse',
+          entityId: randomUUID(),
+          requestId: 'x',
+          changes: {},
+        },
       ]),
     );
     const p1 = await inA((trx) => listAudit(trx, 's', { entityType: 'product', entityId: entity, limit: 3 }));
     expect(p1.data.map((e) => e.changes.i)).toEqual([4, 3, 2]);
-    const p2 = await inA((trx) => listAudit(trx, 's', { entityType: 'product', entityId: entity, limit: 3, cursor: p1.next_cursor! }));
+    const p2 = await inA((trx) =>
+      listAudit(trx, 's', { entityType: 'product', entityId: entity, limit: 3, cursor: p1.next_cursor! }),
+    );
     expect(p2.data.map((e) => e.changes.i)).toEqual([1, 0]);
     expect(p2.next_cursor).toBeNull();
     expect((await inA((trx) => listAudit(trx, 's', { limit: 50 }))).data).toHaveLength(6);
@@ -51,7 +70,10 @@ describe('audit', () => {
 
   it('is append-only and tenant-isolated', async () => {
     await expect(inA((trx) => trx('s.audit_events').update({ action: 'x' }))).rejects.toThrow();
-    const other = await withTenantTransaction(app, (trx) => listAudit(trx, 's', { limit: 50 }), { tenantId: B, userId: null });
+    const other = await withTenantTransaction(app, (trx) => listAudit(trx, 's', { limit: 50 }), {
+      tenantId: B,
+      userId: null,
+    });
     expect(other.data).toHaveLength(0);
   });
 });

@@ -4,9 +4,7 @@ import { z } from 'zod';
 export class ConfigError extends Error {
   readonly variables: string[];
   constructor(variables: { name: string; problem: string }[]) {
-    super(
-      `Invalid configuration: ${variables.map((v) => `${v.name} (${v.problem})`).join(', ')}`,
-    );
+    super(`Invalid configuration: ${variables.map((v) => `${v.name} (${v.problem})`).join(', ')}`);
     this.name = 'ConfigError';
     this.variables = variables.map((v) => v.name);
   }
@@ -31,7 +29,8 @@ export function loadConfig<S extends z.ZodObject>(
     const seen = new Map<string, string>();
     for (const issue of result.error.issues) {
       const name = String(issue.path[0] ?? '(root)');
-      if (!seen.has(name)) seen.set(name, issue.code === 'invalid_type' && cleaned[name] === undefined ? 'required' : 'invalid');
+      if (!seen.has(name))
+        seen.set(name, issue.code === 'invalid_type' && cleaned[name] === undefined ? 'required' : 'invalid');
     }
     throw new ConfigError([...seen].map(([name, problem]) => ({ name, problem })));
   }
@@ -41,9 +40,13 @@ export function loadConfig<S extends z.ZodObject>(
 /** Helpers for common variable shapes. */
 export const env = {
   /** TCP port 0..65535. */
-  port: (def?: number) => (def === undefined ? z.coerce.number().int().min(0).max(65535) : z.coerce.number().int().min(0).max(65535).default(def)),
+  port: (def?: number) =>
+    def === undefined
+      ? z.coerce.number().int().min(0).max(65535)
+      : z.coerce.number().int().min(0).max(65535).default(def),
   /** Integer with bounds. */
-  int: (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def),
+  int: (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+    z.coerce.number().int().min(min).max(max).default(def),
   /** `true/false/1/0/yes/no`. */
   bool: (def: boolean) =>
     z
@@ -52,18 +55,26 @@ export const env = {
       .default(def),
   /** A URL with one of the given protocols. */
   url: (protocols: string[]) =>
-    z.string().refine((v) => {
-      try {
-        return protocols.includes(new URL(v).protocol.replace(':', ''));
-      } catch {
-        return false;
-      }
-    }, `must be a ${protocols.join('/')} URL`),
+    z.string().refine(
+      (v) => {
+        try {
+          return protocols.includes(new URL(v).protocol.replace(':', ''));
+        } catch {
+          return false;
+        }
+      },
+      `must be a ${protocols.join('/')} URL`,
+    ),
   /** Comma-separated list of strings; empty items dropped. */
   list: () =>
     z
       .string()
-      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
       .default([]),
   logLevel: () => z.enum(['error', 'warn', 'info', 'http', 'debug', 'silly']).default('info'),
 };

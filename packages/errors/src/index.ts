@@ -91,7 +91,10 @@ export class AppError extends Error {
   readonly headers: Record<string, string> | undefined;
 
   constructor(code: ErrorCode, detail?: string, options: AppErrorOptions = {}) {
-    super(detail ?? ERROR_TABLE[code].title, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      detail ?? ERROR_TABLE[code].title,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_TABLE[code].status;

@@ -1,4 +1,12 @@
-import { AppError, ERROR_CODES, ERROR_TABLE, fromTypeSlug, internalProblem, isAppError, toTypeSlug } from '../src';
+import {
+  AppError,
+  ERROR_CODES,
+  ERROR_TABLE,
+  fromTypeSlug,
+  internalProblem,
+  isAppError,
+  toTypeSlug,
+} from '../src';
 
 describe('errors', () => {
   it('maps every code to a status and a kebab-case type', () => {

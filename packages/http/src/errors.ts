@@ -31,7 +31,11 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, whe
  * Parses path parameters; a malformed id is a 404 (the contract: "A malformed id in the path is a 404").
  * @throws AppError NOT_FOUND
  */
-export function parseParamsOrNotFound<S extends z.ZodType>(schema: S, value: unknown, what = 'resource'): z.infer<S> {
+export function parseParamsOrNotFound<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what = 'resource',
+): z.infer<S> {
   const result = schema.safeParse(value);
   if (!result.success) throw errors.notFound(what);
   return result.data;
@@ -40,7 +44,10 @@ export function parseParamsOrNotFound<S extends z.ZodType>(schema: S, value: unk
 /** Writes a problem+json response for `err`. */
 export function sendProblem(res: Response, err: AppError): void {
   if (err.headers) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-  res.status(err.status).type(PROBLEM_JSON).send(JSON.stringify(err.toProblem(getRequestId(res))));
+  res
+    .status(err.status)
+    .type(PROBLEM_JSON)
+    .send(JSON.stringify(err.toProblem(getRequestId(res))));
 }
 
 interface BodyParserError {
@@ -54,14 +61,20 @@ function fromFrameworkError(err: unknown): AppError | undefined {
   const { type, status } = err as BodyParserError;
   switch (type) {
     case 'entity.parse.failed':
-      return errors.validation([{ path: '', message: 'Malformed JSON body.' }], 'The request body is not valid JSON.');
+      return errors.validation(
+        [{ path: '', message: 'Malformed JSON body.' }],
+        'The request body is not valid JSON.',
+      );
     case 'entity.too.large':
       return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than 1 MiB.');
     case 'encoding.unsupported':
     case 'charset.unsupported':
     case 'request.size.invalid':
     case 'request.aborted':
-      return errors.validation([{ path: '', message: 'Unreadable request body.' }], 'The request body could not be read.');
+      return errors.validation(
+        [{ path: '', message: 'Unreadable request body.' }],
+        'The request body could not be read.',
+      );
     default:
       if (typeof status === 'number' && status >= 400 && status < 500) {
         return errors.validation([{ path: '', message: 'Bad request.' }], 'The request is invalid.');
@@ -82,12 +95,20 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     const known = isAppError(err) ? err : fromFrameworkError(err);
     if (known) {
-      if (known.status >= 500) logger.warn('request failed', { status: known.status, code: known.code, ...errorFields(known.cause ?? known) });
+      if (known.status >= 500)
+        logger.warn('request failed', {
+          status: known.status,
+          code: known.code,
+          ...errorFields(known.cause ?? known),
+        });
       sendProblem(res, known);
       return;
     }
     logger.error('unhandled error', { method: req.method, path: req.path, ...errorFields(err) });
-    res.status(500).type(PROBLEM_JSON).send(JSON.stringify(internalProblem(getRequestId(res))));
+    res
+      .status(500)
+      .type(PROBLEM_JSON)
+      .send(JSON.stringify(internalProblem(getRequestId(res))));
   };
 }
 

@@ -94,7 +94,11 @@ describe('http glue', () => {
     const res = await request(app).get('/conflict');
     expect(res.status).toBe(409);
     expect(res.headers['x-extra']).toBe('1');
-    expect(res.body).toMatchObject({ type: 'insufficient-stock', title: 'Insufficient stock', detail: 'Not enough.' });
+    expect(res.body).toMatchObject({
+      type: 'insufficient-stock',
+      title: 'Insufficient stock',
+      detail: 'Not enough.',
+    });
   });
 
   it('answers unknown routes with 404 problem+json', async () => {

@@ -49,10 +49,11 @@ export function parseIdempotencyKey(value: unknown): string | undefined {
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value as Record<string, unknown>).sort();
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).sort();
     return `{${keys
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .filter((k) => obj[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
       .join(',')}}`;
   }
   return JSON.stringify(value ?? null);
@@ -102,9 +103,13 @@ export async function withIdempotency(
       .returning('key');
   } catch (err) {
     if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) {
-      throw new AppError('IDEMPOTENCY_KEY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed.', {
-        cause: err,
-      });
+      throw new AppError(
+        'IDEMPOTENCY_KEY_IN_PROGRESS',
+        'A request with this Idempotency-Key is still being processed.',
+        {
+          cause: err,
+        },
+      );
     }
     throw err;
   }
@@ -112,10 +117,16 @@ export async function withIdempotency(
   if (inserted.length === 0) {
     const row = (await trx(options.table).where(where).first()) as KeyRow | undefined;
     if (!row || row.status_code === null) {
-      throw new AppError('IDEMPOTENCY_KEY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed.');
+      throw new AppError(
+        'IDEMPOTENCY_KEY_IN_PROGRESS',
+        'A request with this Idempotency-Key is still being processed.',
+      );
     }
     if (row.request_hash !== hash) {
-      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body.');
+      throw new AppError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was used with a different request body.',
+      );
     }
     return { status: row.status_code, body: row.response, replayed: true };
   }
@@ -136,7 +147,11 @@ export interface IdempotencyTableOptions {
 }
 
 /** Migration helper: creates `<schema>.idempotency_keys` with tenant-leading keys and row-level security. */
-export async function createIdempotencyTable(knex: Knex, schema: string, options: IdempotencyTableOptions): Promise<void> {
+export async function createIdempotencyTable(
+  knex: Knex,
+  schema: string,
+  options: IdempotencyTableOptions,
+): Promise<void> {
   const table = `${schema}.idempotency_keys`;
   await knex.raw(`
     CREATE TABLE IF NOT EXISTS ${table} (
@@ -160,15 +175,20 @@ export async function createIdempotencyTable(knex: Knex, schema: string, options
  * Deletes keys older than `olderThanHours` (default 48; the contract keeps them at least 24 h), in batches,
  * across tenants; run it with the system role. Returns how many rows were removed.
  */
-export async function purgeExpiredKeys(systemKnex: Knex, schema: string, olderThanHours = 48, batch = 5000): Promise<number> {
+export async function purgeExpiredKeys(
+  systemKnex: Knex,
+  schema: string,
+  olderThanHours = 48,
+  batch = 5000,
+): Promise<number> {
   let total = 0;
   for (;;) {
-    const result = await systemKnex.raw(
+    const result = await systemKnex.raw<{ rowCount: number }>(
       `DELETE FROM ${schema}.idempotency_keys WHERE ctid IN (
          SELECT ctid FROM ${schema}.idempotency_keys WHERE created_at < now() - make_interval(hours => ?) LIMIT ?)`,
       [olderThanHours, batch],
     );
-    const n = (result as { rowCount: number }).rowCount;
+    const n = result.rowCount;
     total += n;
     if (n < batch) return total;
   }

@@ -3,7 +3,13 @@ import knexFactory, { type Knex } from 'knex';
 import { createTestDatabase, race, sleep, type TestDatabase } from '@kv/testing';
 import { enableTenantRls, withTenantTransaction } from '@kv/tenant-context';
 import { AppError } from '@kv/errors';
-import { canonicalJson, createIdempotencyTable, parseIdempotencyKey, purgeExpiredKeys, withIdempotency } from '../src';
+import {
+  canonicalJson,
+  createIdempotencyTable,
+  parseIdempotencyKey,
+  purgeExpiredKeys,
+  withIdempotency,
+} from '../src';
 
 let db: TestDatabase;
 let owner: Knex;
@@ -18,9 +24,17 @@ beforeAll(async () => {
   owner = knexFactory({ client: 'pg', connection: db.urls.owner, pool: { min: 0, max: 2 } });
   await owner.raw('CREATE SCHEMA s');
   await owner.raw('GRANT USAGE ON SCHEMA s TO kv_app, kv_system');
-  await createIdempotencyTable(owner, 's', { appRole: 'kv_app', systemRole: 'kv_system', enableRls: enableTenantRls });
+  await createIdempotencyTable(owner, 's', {
+    appRole: 'kv_app',
+    systemRole: 'kv_system',
+    enableRls: enableTenantRls,
+  });
   // Idempotent migration: running it again is harmless.
-  await createIdempotencyTable(owner, 's', { appRole: 'kv_app', systemRole: 'kv_system', enableRls: enableTenantRls });
+  await createIdempotencyTable(owner, 's', {
+    appRole: 'kv_app',
+    systemRole: 'kv_system',
+    enableRls: enableTenantRls,
+  });
   await owner.raw('CREATE TABLE s.effects (tenant_id uuid NOT NULL, id serial PRIMARY KEY, note text)');
   await enableTenantRls(owner, 's.effects');
   await owner.raw('GRANT SELECT, INSERT ON s.effects TO kv_app');
@@ -35,7 +49,11 @@ afterAll(async () => {
 });
 
 async function effectCount(note: string): Promise<number> {
-  const rows = await withTenantTransaction(app, (trx) => trx('s.effects').where({ note }).count<{ n: string }[]>('* as n'), ctx);
+  const rows = await withTenantTransaction(
+    app,
+    (trx) => trx('s.effects').where({ note }).count<{ n: string }[]>('* as n'),
+    ctx,
+  );
   return Number(rows[0]!.n);
 }
 
@@ -43,12 +61,17 @@ function post(key: string | undefined, body: unknown, note: string, delayMs = 0,
   return withTenantTransaction(
     app,
     (trx) =>
-      withIdempotency(trx, { key, tenantId: tenant, method: 'POST', path: '/v1/things', body }, opts, async () => {
-        const [row] = await trx('s.effects').insert({ tenant_id: tenant, note }).returning('id');
-        if (delayMs) await sleep(delayMs);
-        if (fail) throw new AppError('CONFLICT', 'nope');
-        return { status: 201, body: { id: (row as { id: number }).id, note } };
-      }),
+      withIdempotency(
+        trx,
+        { key, tenantId: tenant, method: 'POST', path: '/v1/things', body },
+        opts,
+        async () => {
+          const [row] = await trx('s.effects').insert({ tenant_id: tenant, note }).returning('id');
+          if (delayMs) await sleep(delayMs);
+          if (fail) throw new AppError('CONFLICT', 'nope');
+          return { status: 201, body: { id: (row as { id: number }).id, note } };
+        },
+      ),
     ctx,
   );
 }
@@ -64,13 +87,18 @@ describe('withIdempotency', () => {
 
   it('rejects the same key with a different body (422)', async () => {
     await post('k2', { a: 1 }, 'k2');
-    await expect(post('k2', { a: 2 }, 'k2')).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
+    await expect(post('k2', { a: 2 }, 'k2')).rejects.toMatchObject({
+      code: 'IDEMPOTENCY_KEY_REUSED',
+      status: 422,
+    });
     expect(await effectCount('k2')).toBe(1);
   });
 
   it('applies 20 concurrent same-key requests exactly once, and all see the same response', async () => {
     const results = await race(20, () => post('k3', { x: 'y' }, 'race', 50));
-    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ body: unknown }>).value);
+    const ok = results
+      .filter((r) => r.status === 'fulfilled')
+      .map((r) => (r as PromiseFulfilledResult<{ body: unknown }>).value);
     expect(ok).toHaveLength(20);
     expect(new Set(ok.map((r) => JSON.stringify(r.body))).size).toBe(1);
     expect(await effectCount('race')).toBe(1);
@@ -90,8 +118,11 @@ describe('withIdempotency', () => {
     const fast = withTenantTransaction(
       app,
       (trx) =>
-        withIdempotency(trx, { key: 'k5', tenantId: tenant, method: 'POST', path: '/v1/things', body: {} }, { ...opts, waitMs: 100 }, () =>
-          Promise.resolve({ status: 201, body: {} }),
+        withIdempotency(
+          trx,
+          { key: 'k5', tenantId: tenant, method: 'POST', path: '/v1/things', body: {} },
+          { ...opts, waitMs: 100 },
+          () => Promise.resolve({ status: 201, body: {} }),
         ),
       ctx,
     );
@@ -106,8 +137,11 @@ describe('withIdempotency', () => {
     const r = await withTenantTransaction(
       app,
       (trx) =>
-        withIdempotency(trx, { key: 'k6', tenantId: otherTenant, method: 'POST', path: '/v1/things', body: {} }, opts, () =>
-          Promise.resolve({ status: 201, body: { other: true } }),
+        withIdempotency(
+          trx,
+          { key: 'k6', tenantId: otherTenant, method: 'POST', path: '/v1/things', body: {} },
+          opts,
+          () => Promise.resolve({ status: 201, body: { other: true } }),
         ),
       { tenantId: otherTenant, userId: null },
     );
@@ -131,7 +165,10 @@ describe('withIdempotency', () => {
   it('purges old keys across tenants with the system role', async () => {
     await withTenantTransaction(
       app,
-      (trx) => trx('s.idempotency_keys').update({ created_at: trx.raw(`now() - interval '3 days'`) }).where({ key: 'k1' }),
+      (trx) =>
+        trx('s.idempotency_keys')
+          .update({ created_at: trx.raw(`now() - interval '3 days'`) })
+          .where({ key: 'k1' }),
       ctx,
     );
     expect(await purgeExpiredKeys(system, 's', 48)).toBe(1);

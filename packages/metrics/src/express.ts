@@ -13,7 +13,10 @@ export function httpMetrics(metrics: Metrics): RequestHandler {
       const route = typeof routePath === 'string' ? `${req.baseUrl}${routePath}` : 'unmatched';
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const method = methodLabel(req.method);
-      metrics.httpDuration.observe({ method, route, status_class: `${Math.floor(res.statusCode / 100)}xx` }, seconds);
+      metrics.httpDuration.observe(
+        { method, route, status_class: `${Math.floor(res.statusCode / 100)}xx` },
+        seconds,
+      );
       metrics.httpRequests.inc({ method, route, status: String(res.statusCode) });
     });
     next();

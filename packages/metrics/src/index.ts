@@ -10,8 +10,18 @@ export interface Metrics {
   /** `http_requests_total{method,route,status}` with status bounded to known codes. */
   httpRequests: client.Counter<'method' | 'route' | 'status'>;
   counter<L extends string>(name: string, help: string, labelNames?: readonly L[]): client.Counter<L>;
-  gauge<L extends string>(name: string, help: string, labelNames?: readonly L[], collect?: () => void | Promise<void>): client.Gauge<L>;
-  histogram<L extends string>(name: string, help: string, labelNames?: readonly L[], buckets?: number[]): client.Histogram<L>;
+  gauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames?: readonly L[],
+    collect?: () => void | Promise<void>,
+  ): client.Gauge<L>;
+  histogram<L extends string>(
+    name: string,
+    help: string,
+    labelNames?: readonly L[],
+    buckets?: number[],
+  ): client.Histogram<L>;
   /** Prometheus text exposition. */
   render(): Promise<string>;
   contentType: string;
@@ -49,7 +59,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
       registers: [registry],
     }),
     counter: (name, help, labelNames) =>
-      existing(name) ?? new client.Counter({ name, help, labelNames: labelNames ?? [], registers: [registry] }),
+      existing(name) ??
+      new client.Counter({ name, help, labelNames: labelNames ?? [], registers: [registry] }),
     gauge: (name, help, labelNames, collect) =>
       existing(name) ??
       new client.Gauge({
@@ -61,7 +72,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
       }),
     histogram: (name, help, labelNames, buckets) =>
       existing(name) ??
-      new client.Histogram({ name, help, labelNames: labelNames ?? [], buckets: buckets ?? LATENCY_BUCKETS, registers: [registry] }),
+      new client.Histogram({
+        name,
+        help,
+        labelNames: labelNames ?? [],
+        buckets: buckets ?? LATENCY_BUCKETS,
+        registers: [registry],
+      }),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };

@@ -29,7 +29,11 @@ export interface OutboxTableOptions {
 }
 
 /** Migration helper: `<schema>.outbox` with tenant-leading key, RLS, and an index for pending rows. */
-export async function createOutboxTable(knex: Knex, schema: string, options: OutboxTableOptions): Promise<void> {
+export async function createOutboxTable(
+  knex: Knex,
+  schema: string,
+  options: OutboxTableOptions,
+): Promise<void> {
   const table = `${schema}.outbox`;
   await knex.raw(`
     CREATE TABLE IF NOT EXISTS ${table} (
@@ -45,7 +49,9 @@ export async function createOutboxTable(knex: Knex, schema: string, options: Out
       PRIMARY KEY (tenant_id, id),
       UNIQUE (id)
     )`);
-  await knex.raw(`CREATE INDEX IF NOT EXISTS outbox_pending ON ${table} (created_at) WHERE status = 'pending'`);
+  await knex.raw(
+    `CREATE INDEX IF NOT EXISTS outbox_pending ON ${table} (created_at) WHERE status = 'pending'`,
+  );
   await knex.raw(`CREATE INDEX IF NOT EXISTS outbox_done_at ON ${table} (done_at) WHERE status = 'done'`);
   await options.enableRls(knex, table);
   await knex.raw(`GRANT SELECT, INSERT ON ${table} TO ${options.appRole}`);
@@ -53,7 +59,11 @@ export async function createOutboxTable(knex: Knex, schema: string, options: Out
 }
 
 /** Writes events in the caller's transaction; they become visible to the relay only if it commits. */
-export async function writeOutbox(trx: Knex.Transaction, schema: string, events: OutboxEvent[]): Promise<string[]> {
+export async function writeOutbox(
+  trx: Knex.Transaction,
+  schema: string,
+  events: OutboxEvent[],
+): Promise<string[]> {
   if (events.length === 0) return [];
   const rows = await trx(`${schema}.outbox`)
     .insert(
@@ -80,8 +90,12 @@ export interface ClaimOptions {
  * older than `redeliverAfterMs`, stamping `last_enqueued_at`. `SKIP LOCKED` lets several relays run at once
  * without handing out the same row twice in one round. Rows stay `pending` until {@link markDone}.
  */
-export async function claimPending(systemKnex: Knex, schema: string, options: ClaimOptions = {}): Promise<OutboxRow[]> {
-  const result = await systemKnex.raw(
+export async function claimPending(
+  systemKnex: Knex,
+  schema: string,
+  options: ClaimOptions = {},
+): Promise<OutboxRow[]> {
+  const result = await systemKnex.raw<{ rows: OutboxRow[] }>(
     `UPDATE ${schema}.outbox o SET last_enqueued_at = now(), attempts = o.attempts + 1
        FROM (SELECT tenant_id, id FROM ${schema}.outbox
               WHERE status = 'pending'
@@ -93,17 +107,17 @@ export async function claimPending(systemKnex: Knex, schema: string, options: Cl
       RETURNING o.id, o.tenant_id, o.topic, o.payload, o.created_at, o.attempts`,
     [(options.redeliverAfterMs ?? 30_000) / 1000, options.limit ?? 500],
   );
-  return (result as { rows: OutboxRow[] }).rows;
+  return result.rows;
 }
 
 /** Marks events done once their effect is confirmed. Returns how many changed. */
 export async function markDone(systemKnex: Knex, schema: string, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0;
-  const result = await systemKnex.raw(
+  const result = await systemKnex.raw<{ rowCount: number }>(
     `UPDATE ${schema}.outbox SET status = 'done', done_at = now() WHERE id = ANY(?::uuid[]) AND status = 'pending'`,
     [ids],
   );
-  return (result as { rowCount: number }).rowCount;
+  return result.rowCount;
 }
 
 export interface OutboxStats {
@@ -114,22 +128,27 @@ export interface OutboxStats {
 
 /** Pending count and oldest pending age (system role), for metrics and readiness. */
 export async function outboxStats(systemKnex: Knex, schema: string): Promise<OutboxStats> {
-  const { rows } = (await systemKnex.raw(
+  const { rows } = await systemKnex.raw<{ rows: { pending: number; age: number }[] }>(
     `SELECT count(*)::int AS pending, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float AS age
        FROM ${schema}.outbox WHERE status = 'pending'`,
-  )) as { rows: { pending: number; age: number }[] };
+  );
   return { pending: rows[0]?.pending ?? 0, oldestPendingAgeS: rows[0]?.age ?? 0 };
 }
 
 /** Deletes done rows older than `olderThanHours` (default 72), in batches. Returns how many. */
-export async function purgeDone(systemKnex: Knex, schema: string, olderThanHours = 72, batch = 5000): Promise<number> {
+export async function purgeDone(
+  systemKnex: Knex,
+  schema: string,
+  olderThanHours = 72,
+  batch = 5000,
+): Promise<number> {
   let total = 0;
   for (;;) {
-    const r = (await systemKnex.raw(
+    const r = await systemKnex.raw<{ rowCount: number }>(
       `DELETE FROM ${schema}.outbox WHERE ctid IN (SELECT ctid FROM ${schema}.outbox
         WHERE status = 'done' AND done_at < now() - make_interval(hours => ?) LIMIT ?)`,
       [olderThanHours, batch],
-    )) as { rowCount: number };
+    );
     total += r.rowCount;
     if (r.rowCount < batch) return total;
   }

@@ -30,8 +30,16 @@ afterAll(async () => {
 
 describe('outbox', () => {
   it('publishes only committed events, across tenants, once per claim round', async () => {
-    await withTenantTransaction(app, (trx) => writeOutbox(trx, 's', [{ tenantId: A, topic: 't', payload: { n: 1 } }]), { tenantId: A, userId: null });
-    await withTenantTransaction(app, (trx) => writeOutbox(trx, 's', [{ tenantId: B, topic: 't', payload: { n: 2 } }]), { tenantId: B, userId: null });
+    await withTenantTransaction(
+      app,
+      (trx) => writeOutbox(trx, 's', [{ tenantId: A, topic: 't', payload: { n: 1 } }]),
+      { tenantId: A, userId: null },
+    );
+    await withTenantTransaction(
+      app,
+      (trx) => writeOutbox(trx, 's', [{ tenantId: B, topic: 't', payload: { n: 2 } }]),
+      { tenantId: B, userId: null },
+    );
     await expect(
       withTenantTransaction(
         app,
@@ -42,7 +50,10 @@ describe('outbox', () => {
         { tenantId: A, userId: null },
       ),
     ).rejects.toThrow('rolled back');
-    const [c1, c2] = await Promise.all([claimPending(system, 's', { limit: 10 }), claimPending(system, 's', { limit: 10 })]);
+    const [c1, c2] = await Promise.all([
+      claimPending(system, 's', { limit: 10 }),
+      claimPending(system, 's', { limit: 10 }),
+    ]);
     const claimed = [...c1, ...c2];
     expect(claimed.map((r) => r.payload.n).sort()).toEqual([1, 2]);
     expect(await claimPending(system, 's')).toHaveLength(0);
@@ -53,16 +64,35 @@ describe('outbox', () => {
     const again = await claimPending(system, 's', { redeliverAfterMs: 0 });
     expect(again).toHaveLength(2);
     expect(again.every((r) => r.attempts === 2)).toBe(true);
-    expect(await markDone(system, 's', again.map((r) => r.id))).toBe(2);
-    expect(await markDone(system, 's', again.map((r) => r.id))).toBe(0);
+    expect(
+      await markDone(
+        system,
+        's',
+        again.map((r) => r.id),
+      ),
+    ).toBe(2);
+    expect(
+      await markDone(
+        system,
+        's',
+        again.map((r) => r.id),
+      ),
+    ).toBe(0);
     expect(await claimPending(system, 's', { redeliverAfterMs: 0 })).toHaveLength(0);
     expect(await outboxStats(system, 's')).toEqual({ pending: 0, oldestPendingAgeS: 0 });
     expect(await purgeDone(system, 's', 0)).toBe(2);
   });
 
   it('hides other tenants from the application role', async () => {
-    await withTenantTransaction(app, (trx) => writeOutbox(trx, 's', [{ tenantId: B, topic: 't', payload: {} }]), { tenantId: B, userId: null });
-    const seen = await withTenantTransaction(app, (trx) => trx('s.outbox').select('id'), { tenantId: A, userId: null });
+    await withTenantTransaction(
+      app,
+      (trx) => writeOutbox(trx, 's', [{ tenantId: B, topic: 't', payload: {} }]),
+      { tenantId: B, userId: null },
+    );
+    const seen = await withTenantTransaction(app, (trx) => trx('s.outbox').select('id'), {
+      tenantId: A,
+      userId: null,
+    });
     expect(seen).toHaveLength(0);
   });
 });

@@ -14,7 +14,10 @@ export interface IdentityMiddlewareOptions {
  * Verifies the forwarded identity header and runs the rest of the request inside its tenant context.
  * A request without a valid identity gets 401 (services are never open to unauthenticated callers).
  */
-export function requireIdentity(codec: IdentityCodec, options: IdentityMiddlewareOptions = {}): RequestHandler {
+export function requireIdentity(
+  codec: IdentityCodec,
+  options: IdentityMiddlewareOptions = {},
+): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers[IDENTITY_HEADER];
     const ctx = codec.verify(typeof header === 'string' ? header : undefined);

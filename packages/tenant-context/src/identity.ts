@@ -54,11 +54,19 @@ export function createIdentityCodec(options: IdentityCodecOptions): IdentityCode
       if (!token) throw new AppError('UNAUTHENTICATED', 'Missing service identity.');
       let c: Claims;
       try {
-        c = jwt.verify(token, options.secret, { algorithms: ['HS256'], issuer, audience }) as unknown as Claims;
+        c = jwt.verify(token, options.secret, {
+          algorithms: ['HS256'],
+          issuer,
+          audience,
+        }) as unknown as Claims;
       } catch (err) {
         throw new AppError('UNAUTHENTICATED', 'Invalid service identity.', { cause: err });
       }
-      if (typeof c.tid !== 'string' || !Array.isArray(c.perms) || (c.kind !== 'user' && c.kind !== 'service')) {
+      if (
+        typeof c.tid !== 'string' ||
+        !Array.isArray(c.perms) ||
+        (c.kind !== 'user' && c.kind !== 'service')
+      ) {
         throw new AppError('UNAUTHENTICATED', 'Malformed service identity.');
       }
       return {

@@ -54,7 +54,11 @@ export interface RlsOptions {
  * that shows and accepts only rows of the current tenant. With no tenant set, no row is visible and no
  * insert passes (fail closed). FORCE makes it apply to the table owner too.
  */
-export async function enableTenantRls(knex: Knex | Knex.Transaction, table: string, options: RlsOptions = {}): Promise<void> {
+export async function enableTenantRls(
+  knex: Knex | Knex.Transaction,
+  table: string,
+  options: RlsOptions = {},
+): Promise<void> {
   const column = options.column ?? 'tenant_id';
   const policy = options.policy ?? 'tenant_isolation';
   await knex.raw(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`);

@@ -34,14 +34,24 @@ beforeAll(async () => {
   db = await createTestDatabase('tenantctx');
   owner = knexFactory({ client: 'pg', connection: db.urls.owner, pool: { min: 0, max: 2 } });
   await owner.raw('CREATE SCHEMA s');
-  await owner.raw('CREATE TABLE s.items (tenant_id uuid NOT NULL, id serial, name text, PRIMARY KEY (tenant_id, id))');
+  await owner.raw(
+    'CREATE TABLE s.items (tenant_id uuid NOT NULL, id serial, name text, PRIMARY KEY (tenant_id, id))',
+  );
   await enableTenantRls(owner, 's.items');
   await owner.raw('GRANT USAGE ON SCHEMA s TO kv_app');
   await owner.raw('GRANT SELECT, INSERT ON s.items TO kv_app');
   await owner.raw('GRANT USAGE ON ALL SEQUENCES IN SCHEMA s TO kv_app');
   // One connection: every transaction below reuses the same pooled session.
   app = knexFactory({ client: 'pg', connection: db.urls.app, pool: { min: 1, max: 1 } });
-  await withTenantTransaction(app, (trx) => trx('s.items').insert([{ tenant_id: A, name: 'a1' }, { tenant_id: A, name: 'a2' }]), ctx(A));
+  await withTenantTransaction(
+    app,
+    (trx) =>
+      trx('s.items').insert([
+        { tenant_id: A, name: 'a1' },
+        { tenant_id: A, name: 'a2' },
+      ]),
+    ctx(A),
+  );
   await withTenantTransaction(app, (trx) => trx('s.items').insert({ tenant_id: B, name: 'b1' }), ctx(B));
 });
 
@@ -53,7 +63,11 @@ afterAll(async () => {
 
 describe('row-level security with tenant transactions', () => {
   it('a query with no tenant filter, as the application role, sees only its own tenant', async () => {
-    const rows = await withTenantTransaction(app, (trx) => trx('s.items').select('name').orderBy('name'), ctx(A));
+    const rows = await withTenantTransaction(
+      app,
+      (trx) => trx('s.items').select('name').orderBy('name'),
+      ctx(A),
+    );
     expect(rows.map((r: { name: string }) => r.name)).toEqual(['a1', 'a2']);
     const rowsB = await withTenantTransaction(app, (trx) => trx('s.items').select('name'), ctx(B));
     expect(rowsB.map((r: { name: string }) => r.name)).toEqual(['b1']);
@@ -62,10 +76,16 @@ describe('row-level security with tenant transactions', () => {
   it('does not leak the tenant to the next transaction on the same pooled connection', async () => {
     await withTenantTransaction(app, (trx) => trx('s.items').select(), ctx(A));
     // Same single connection, no tenant set: SET LOCAL ended with the transaction, so nothing is visible.
-    const { rows } = await app.raw('SELECT count(*)::int AS n, current_setting(\'app.tenant_id\', true) AS t FROM s.items');
+    const { rows } = await app.raw(
+      "SELECT count(*)::int AS n, current_setting('app.tenant_id', true) AS t FROM s.items",
+    );
     expect(rows[0].n).toBe(0);
     expect(rows[0].t ?? '').toBe('');
-    const rowsB = await withTenantTransaction(app, (trx) => trx('s.items').count<{ count: string }[]>('* as count'), ctx(B));
+    const rowsB = await withTenantTransaction(
+      app,
+      (trx) => trx('s.items').count<{ count: string }[]>('* as count'),
+      ctx(B),
+    );
     expect(Number(rowsB[0]!.count)).toBe(1);
   });
 
@@ -82,11 +102,15 @@ describe('row-level security with tenant transactions', () => {
 
   it('throws when there is no tenant context (fail closed)', async () => {
     expect(currentContext()).toBeUndefined();
-    await expect(withTenantTransaction(app, (trx) => trx('s.items').select())).rejects.toBeInstanceOf(MissingTenantContextError);
+    await expect(withTenantTransaction(app, (trx) => trx('s.items').select())).rejects.toBeInstanceOf(
+      MissingTenantContextError,
+    );
   });
 
   it('uses the current context when none is passed', async () => {
-    const rows = await runWithContext(ctx(B), () => withTenantTransaction(app, (trx) => trx('s.items').select('name')));
+    const rows = await runWithContext(ctx(B), () =>
+      withTenantTransaction(app, (trx) => trx('s.items').select('name')),
+    );
     expect(rows).toEqual([{ name: 'b1' }]);
   });
 });
@@ -100,12 +124,16 @@ describe('identity forwarding', () => {
   web.get('/write', requireIdentity(codec), requirePermission('inventory:write'), (_req, res) => {
     res.json({});
   });
-  web.use((err: { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(err.status ?? 500).json({});
-  });
+  web.use(
+    (err: { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(err.status ?? 500).json({});
+    },
+  );
 
   it('runs the request in the forwarded tenant context', async () => {
-    const res = await request(web).get('/thing').set('x-kv-identity', codec.sign(ctx(A)));
+    const res = await request(web)
+      .get('/thing')
+      .set('x-kv-identity', codec.sign(ctx(A)));
     expect(res.status).toBe(200);
     expect(res.body.tenant).toBe(A);
   });
@@ -119,6 +147,12 @@ describe('identity forwarding', () => {
   });
 
   it('answers 403 when the permission is missing', async () => {
-    expect((await request(web).get('/write').set('x-kv-identity', codec.sign(ctx(A)))).status).toBe(403);
+    expect(
+      (
+        await request(web)
+          .get('/write')
+          .set('x-kv-identity', codec.sign(ctx(A)))
+      ).status,
+    ).toBe(403);
   });
 });

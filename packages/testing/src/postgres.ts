@@ -71,9 +71,15 @@ export async function ensureRoles(adminUrl = DEFAULT_ADMIN_URL): Promise<void> {
  * A fresh database for one test file, owned by `kv_owner`, with role URLs to connect as each role.
  * Run the app's migrations with `urls.owner`, then exercise it with `urls.app`.
  */
-export async function createTestDatabase(label = 'test', adminUrl = DEFAULT_ADMIN_URL): Promise<TestDatabase> {
+export async function createTestDatabase(
+  label = 'test',
+  adminUrl = DEFAULT_ADMIN_URL,
+): Promise<TestDatabase> {
   await ensureRoles(adminUrl);
-  const name = `kvt_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const name = `kvt_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
   await withClient(adminUrl, async (c) => {
     await c.query(`CREATE DATABASE ${name} OWNER ${ROLE_NAMES.owner}`);
     await c.query(`REVOKE ALL ON DATABASE ${name} FROM PUBLIC`);

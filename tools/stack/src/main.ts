@@ -57,7 +57,10 @@ async function main(): Promise<void> {
 
   const hasNginx = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).status === 0;
   const gateways = hasNginx ? config.GATEWAY_INSTANCES : 1;
-  if (!hasNginx) say('nginx is not installed: running ONE gateway directly on the port (apt-get install nginx for the balanced setup)');
+  if (!hasNginx)
+    say(
+      'nginx is not installed: running ONE gateway directly on the port (apt-get install nginx for the balanced setup)',
+    );
 
   const common: Record<string, string> = {
     NODE_ENV: 'production',
@@ -89,7 +92,8 @@ async function main(): Promise<void> {
   for (const app of ['gateway', 'inventory', 'accounting', 'worker']) {
     const [cmd, args] = node(app, 'migrate-main.js');
     const code = await runOnce({ name: `migrate-${app}`, command: cmd, args, env: common }, logDir);
-    if (code !== 0) throw new Error(`migrations of ${app} failed (log: ${path.join(logDir, `migrate-${app}.log`)})`);
+    if (code !== 0)
+      throw new Error(`migrations of ${app} failed (log: ${path.join(logDir, `migrate-${app}.log`)})`);
   }
 
   const sup = new Supervisor(logDir, say);
@@ -109,7 +113,13 @@ async function main(): Promise<void> {
 
   const svc = (name: string, app: string, port: number, extra: Record<string, string> = {}): ProcessSpec => {
     const [command, args] = node(app, 'main.js');
-    return { name, command, args, env: { ...common, ...extra, PORT: String(port) }, readyUrl: `http://127.0.0.1:${port}/health/ready` };
+    return {
+      name,
+      command,
+      args,
+      env: { ...common, ...extra, PORT: String(port) },
+      readyUrl: `http://127.0.0.1:${port}/health/ready`,
+    };
   };
   sup.start(svc('inventory', 'inventory', 3001));
   sup.start(svc('accounting', 'accounting', 3002));
@@ -117,10 +127,19 @@ async function main(): Promise<void> {
   const gatewayPorts = hasNginx ? Array.from({ length: gateways }, (_, i) => 8081 + i) : [config.PORT];
   gatewayPorts.forEach((port, i) => sup.start(svc(`gateway-${i + 1}`, 'gateway', port, gatewayEnv)));
   if (hasNginx) {
-    sup.start(startNginx({ dataDir, port: config.PORT, upstreams: gatewayPorts, edgeRps: config.EDGE_RATE_LIMIT_RPS }));
+    sup.start(
+      startNginx({
+        dataDir,
+        port: config.PORT,
+        upstreams: gatewayPorts,
+        edgeRps: config.EDGE_RATE_LIMIT_RPS,
+      }),
+    );
   }
 
-  await sup.waitReady(120_000, (ready, pending) => say(`ready: ${ready.join(', ')}${pending.length ? ` | waiting for ${pending.join(', ')}` : ''}`));
+  await sup.waitReady(120_000, (ready, pending) =>
+    say(`ready: ${ready.join(', ')}${pending.length ? ` | waiting for ${pending.join(', ')}` : ''}`),
+  );
   const base = `http://127.0.0.1:${config.PORT}`;
   say('creating the demo tenant ...');
   await seedDemo(base, config.PLATFORM_ADMIN_EMAIL, adminPassword);

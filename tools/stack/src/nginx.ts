@@ -42,7 +42,16 @@ http {
   return {
     name: 'nginx',
     command: 'nginx',
-    args: ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'],
+    args: [
+      '-p',
+      dir,
+      '-c',
+      path.join(dir, 'nginx.conf'),
+      '-e',
+      path.join(dir, 'error.log'),
+      '-g',
+      'daemon off;',
+    ],
     env: {},
     readyUrl: `http://127.0.0.1:${options.port}/health/ready`,
   };

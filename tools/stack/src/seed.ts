@@ -23,7 +23,13 @@ interface Json {
   [k: string]: unknown;
 }
 
-async function call(base: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<{ status: number; body: Json }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: unknown,
+): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: {
@@ -39,18 +45,27 @@ async function call(base: string, method: string, path: string, token: string | 
 
 async function login(base: string, tenant: string, email: string, password: string): Promise<string> {
   const r = await call(base, 'POST', '/v1/auth/login', undefined, { tenant, email, password });
-  if (r.status !== 200) throw new Error(`login ${email}@${tenant} failed: ${r.status} ${JSON.stringify(r.body)}`);
+  if (r.status !== 200)
+    throw new Error(`login ${email}@${tenant} failed: ${r.status} ${JSON.stringify(r.body)}`);
   return String(r.body.access_token);
 }
 
 function ok(r: { status: number; body: Json }, what: string, allowed = [200, 201, 409]): void {
-  if (!allowed.includes(r.status)) throw new Error(`seeding ${what} failed: ${r.status} ${JSON.stringify(r.body)}`);
+  if (!allowed.includes(r.status))
+    throw new Error(`seeding ${what} failed: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
 /** Creates the demo tenant, its users, warehouses, products and opening stock (once). */
 export async function seedDemo(base: string, platformEmail: string, platformPassword: string): Promise<void> {
   const platform = await login(base, 'platform', platformEmail, platformPassword);
-  ok(await call(base, 'POST', '/v1/platform/tenants', platform, { slug: DEMO.tenant, name: 'Demo Company', admin: DEMO.admin }), 'tenant');
+  ok(
+    await call(base, 'POST', '/v1/platform/tenants', platform, {
+      slug: DEMO.tenant,
+      name: 'Demo Company',
+      admin: DEMO.admin,
+    }),
+    'tenant',
+  );
   const admin = await login(base, DEMO.tenant, DEMO.admin.email, DEMO.admin.password);
   for (const u of DEMO.users) ok(await call(base, 'POST', '/v1/users', admin, u), `user ${u.email}`);
   const existing = await call(base, 'GET', '/v1/warehouses?limit=200', admin);
@@ -71,7 +86,11 @@ export async function seedDemo(base: string, platformEmail: string, platformPass
     const r = await call(base, 'POST', '/v1/stock/receipts', admin, {
       warehouse_id: wid,
       reference: `OPENING-${i + 1}`,
-      lines: productIds.map((pid, j) => ({ product_id: pid, quantity: 100 * (j + 1), unit_cost: 250 * (j + 1) })),
+      lines: productIds.map((pid, j) => ({
+        product_id: pid,
+        quantity: 100 * (j + 1),
+        unit_cost: 250 * (j + 1),
+      })),
     });
     ok(r, 'opening stock', [201]);
   }

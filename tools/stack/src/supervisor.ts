@@ -54,13 +54,18 @@ export class Supervisor {
       if (Date.now() - startedAt > 30_000) r.restarts = 0;
       const delay = Math.min(10_000, 500 * 2 ** r.restarts);
       r.restarts++;
-      this.say(`${r.spec.name} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms (log: ${path.join(this.logDir, `${r.spec.name}.log`)})`);
+      this.say(
+        `${r.spec.name} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms (log: ${path.join(this.logDir, `${r.spec.name}.log`)})`,
+      );
       r.timer = setTimeout(() => this.launch(r), delay);
     });
   }
 
   /** Resolves when every process with a readyUrl answers 200, or rejects after `timeoutMs`. */
-  async waitReady(timeoutMs: number, onProgress: (ready: string[], pending: string[]) => void): Promise<void> {
+  async waitReady(
+    timeoutMs: number,
+    onProgress: (ready: string[], pending: string[]) => void,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const pending = new Set([...this.procs.values()].filter((p) => p.spec.readyUrl).map((p) => p.spec.name));
     const ready: string[] = [];
@@ -75,7 +80,9 @@ export class Supervisor {
       }
       if (!pending.size) return;
       if (Date.now() > deadline) {
-        throw new Error(`not ready after ${timeoutMs / 1000} s: ${[...pending].join(', ')} (see logs in ${this.logDir})`);
+        throw new Error(
+          `not ready after ${timeoutMs / 1000} s: ${[...pending].join(', ')} (see logs in ${this.logDir})`,
+        );
       }
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -117,7 +124,10 @@ export async function isReady(url: string): Promise<boolean> {
 export function runOnce(spec: ProcessSpec, logDir: string): Promise<number> {
   fs.mkdirSync(logDir, { recursive: true });
   const log = fs.openSync(path.join(logDir, `${spec.name}.log`), 'a');
-  const child = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.env }, stdio: ['ignore', log, log] });
+  const child = spawn(spec.command, spec.args, {
+    env: { ...process.env, ...spec.env },
+    stdio: ['ignore', log, log],
+  });
   fs.closeSync(log);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
 }
