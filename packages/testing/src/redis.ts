@@ -76,7 +76,8 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
           probe.disconnect();
           return;
         } catch {
-          probe.disconnect();
+          // A probe that never connected has already ended; disconnect() would leave a 2 s timer behind.
+          if (probe.status !== 'end') probe.disconnect();
           if (Date.now() > deadline) throw new Error(`redis-server did not start on ${port}`);
           await new Promise((r) => setTimeout(r, 50));
         }
