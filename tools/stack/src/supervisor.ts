@@ -61,6 +61,17 @@ export class Supervisor {
     });
   }
 
+  /** Names and pids of the running processes (for fault injection). */
+  processes(): { name: string; pid: number | undefined }[] {
+    return [...this.procs.values()].map((r) => ({ name: r.spec.name, pid: r.child?.pid }));
+  }
+
+  /** Sends `signal` to one process; the supervisor restarts it if it dies. Returns false if it is not running. */
+  signal(name: string, signal: NodeJS.Signals): boolean {
+    const child = this.procs.get(name)?.child;
+    return child ? child.kill(signal) : false;
+  }
+
   /** Resolves when every process with a readyUrl answers 200, or rejects after `timeoutMs`. */
   async waitReady(
     timeoutMs: number,
