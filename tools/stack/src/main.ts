@@ -13,20 +13,21 @@ function say(message: string): void {
 
 async function main(): Promise<void> {
   const config = loadConfig(stackConfigSchema, process.env);
-  let stack: Stack | undefined;
+  const running: { stack?: Stack } = {};
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     say(`${signal}: stopping ...`);
-    await stack?.stop();
+    await running.stack?.stop();
     say('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  stack = await startStack(config, { say });
+  const stack = await startStack(config, { say });
+  running.stack = stack;
   const base = stack.base;
   say('creating the demo tenant ...');
   await seedDemo(base, stack.adminEmail, stack.adminPassword);
