@@ -65,9 +65,23 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-function summarize(name: string, latenciesMs: number[], ok: number, rejected: number, seconds: number): PhaseResult {
+function summarize(
+  name: string,
+  latenciesMs: number[],
+  ok: number,
+  rejected: number,
+  seconds: number,
+): PhaseResult {
   const sorted = [...latenciesMs].sort((x, y) => x - y);
-  return { name, ok, rejected, perSecond: ok / seconds, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
+  return {
+    name,
+    ok,
+    rejected,
+    perSecond: ok / seconds,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+  };
 }
 
 async function seed(appUrl: string, tenantId: string, warehouseId: string): Promise<void> {
@@ -76,7 +90,10 @@ async function seed(appUrl: string, tenantId: string, warehouseId: string): Prom
     await withTenantTransaction(
       knex,
       async (trx) => {
-        await trx.raw(`INSERT INTO inventory.warehouses (tenant_id, id, code, name) VALUES (?, ?, 'BENCH', 'Bench warehouse')`, [tenantId, warehouseId]);
+        await trx.raw(
+          `INSERT INTO inventory.warehouses (tenant_id, id, code, name) VALUES (?, ?, 'BENCH', 'Bench warehouse')`,
+          [tenantId, warehouseId],
+        );
         await trx.raw(
           `INSERT INTO inventory.products (tenant_id, id, sku, name)
            SELECT ?, ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'BENCH-' || n, 'Bench product ' || n
@@ -115,7 +132,10 @@ interface Service {
 async function startService(appUrl: string, systemUrl: string): Promise<Service> {
   // tsx's hooks do not follow into worker threads: register its CommonJS loader there, then load the app.
   const bootstrap = `require('tsx/cjs/api').register(); require(${JSON.stringify(path.join(__dirname, 'app-worker.ts'))});`;
-  const worker = new Worker(bootstrap, { eval: true, workerData: { appUrl, systemUrl, secret: SECRET, poolMax: POOL } });
+  const worker = new Worker(bootstrap, {
+    eval: true,
+    workerData: { appUrl, systemUrl, secret: SECRET, poolMax: POOL },
+  });
   const port = await new Promise<number>((resolve, reject) => {
     worker.once('message', (m: { port: number }) => resolve(m.port));
     worker.once('error', reject);
@@ -137,7 +157,14 @@ async function startService(appUrl: string, systemUrl: string): Promise<Service>
   };
 }
 
-async function driveService(name: string, url: string, token: string, warehouseId: string, skus: number, seconds: number): Promise<PhaseResult> {
+async function driveService(
+  name: string,
+  url: string,
+  token: string,
+  warehouseId: string,
+  skus: number,
+  seconds: number,
+): Promise<PhaseResult> {
   const latencies: number[] = [];
   let ok = 0;
   let rejected = 0;
@@ -157,7 +184,10 @@ async function driveService(name: string, url: string, token: string, warehouseI
       {
         setupRequest: (req) => ({
           ...req,
-          body: JSON.stringify({ warehouse_id: warehouseId, lines: [{ product_id: productId(1 + Math.floor(Math.random() * skus)), quantity: 1 }] }),
+          body: JSON.stringify({
+            warehouse_id: warehouseId,
+            lines: [{ product_id: productId(1 + Math.floor(Math.random() * skus)), quantity: 1 }],
+          }),
         }),
       },
     ],
@@ -173,17 +203,43 @@ async function driveService(name: string, url: string, token: string, warehouseI
   return summarize(name, latencies, ok, rejected, seconds);
 }
 
-async function drivePgbench(name: string, dbUrl: string, vars: Record<string, string | number>, seconds: number): Promise<PhaseResult> {
+async function drivePgbench(
+  name: string,
+  dbUrl: string,
+  vars: Record<string, string | number>,
+  seconds: number,
+): Promise<PhaseResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'inv-pgbench-'));
   try {
-    const args = ['-n', '-M', 'extended', '-c', String(POOL), '-j', '2', '-T', String(seconds), '-f', path.join(__dirname, 'reservation.sql'), '-l', `--log-prefix=${path.join(dir, 'log')}`];
+    const args = [
+      '-n',
+      '-M',
+      'extended',
+      '-c',
+      String(POOL),
+      '-j',
+      '2',
+      '-T',
+      String(seconds),
+      '-f',
+      path.join(__dirname, 'reservation.sql'),
+      '-l',
+      `--log-prefix=${path.join(dir, 'log')}`,
+    ];
     for (const [k, v] of Object.entries(vars)) args.push('-D', `${k}=${v}`);
     args.push(dbUrl);
     let stdout: string;
     try {
       stdout = (await run(PGBENCH, args, { maxBuffer: 16 * 1024 * 1024 })).stdout;
     } catch (err) {
-      const detail = err instanceof Error ? err.message.split('\n').filter((l) => l.includes('error')).slice(0, 2).join('; ') : String(err);
+      const detail =
+        err instanceof Error
+          ? err.message
+              .split('\n')
+              .filter((l) => l.includes('error'))
+              .slice(0, 2)
+              .join('; ')
+          : String(err);
       process.stdout.write(`pgbench failed (${detail}); its numbers below count only what finished\n`);
       stdout = '';
     }
@@ -236,18 +292,33 @@ async function main(): Promise<void> {
       ['(b) 10,000 SKUs', SKUS],
     ] as const) {
       service.markStart();
-      const svc = await driveService(`${label}: service over HTTP`, service.url, token, warehouseId, skus, SECONDS);
+      const svc = await driveService(
+        `${label}: service over HTTP`,
+        service.url,
+        token,
+        warehouseId,
+        skus,
+        SECONDS,
+      );
       const elu = await service.utilization();
       process.stdout.write(`${fmt(svc)}  (service event loop ${(elu * 100).toFixed(0)}% busy)\n`);
-      const pg = await drivePgbench(`${label}: pgbench same SQL`, pgbenchConninfo(db.urls.app), { ...pgVars, skus }, SECONDS);
+      const pg = await drivePgbench(
+        `${label}: pgbench same SQL`,
+        pgbenchConninfo(db.urls.app),
+        { ...pgVars, skus },
+        SECONDS,
+      );
       process.stdout.write(`${fmt(pg)}\n`);
-      const r = pg.perSecond > 0 ? `${(svc.perSecond / pg.perSecond).toFixed(2)}x` : 'n/a (pgbench did not run)';
+      const r =
+        pg.perSecond > 0 ? `${(svc.perSecond / pg.perSecond).toFixed(2)}x` : 'n/a (pgbench did not run)';
       process.stdout.write(`${`${label}: ratio service / pgbench`.padEnd(34)} ${r}\n`);
       results.push([svc, pg]);
     }
     const [, b] = results;
     const ratio = b![1].perSecond > 0 ? b![0].perSecond / b![1].perSecond : NaN;
-    const ratioVerdict = Number.isNaN(ratio) ? 'not measured' : `${ratio >= 0.4 ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x)`;
+    const ratioVerdict = Number.isNaN(ratio)
+      ? 'not measured'
+      : `${ratio >= 0.4 ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x)`;
     process.stdout.write(
       `targets (b): ratio >= 0.40x: ${ratioVerdict}; p99 < 50 ms: ${b![0].p99 < 50 ? 'met' : 'NOT met'} (${b![0].p99.toFixed(1)} ms)\n`,
     );

@@ -1,4 +1,11 @@
-import { errorHandler, healthRouter, notFoundHandler, requestId, setRequestFields, type HealthCheck } from '@kv/http';
+import {
+  errorHandler,
+  healthRouter,
+  notFoundHandler,
+  requestId,
+  setRequestFields,
+  type HealthCheck,
+} from '@kv/http';
 import type { Logger } from '@kv/logger';
 import type { Metrics } from '@kv/metrics';
 import { httpMetrics, metricsHandler } from '@kv/metrics/express';
@@ -57,7 +64,8 @@ export function createApp(deps: AppDeps): express.Express {
   const db: RouteDb = reads
     ? { writer: deps.db, read: (ctx, fn) => reads.read(ctx, fn), afterWrite: (ctx) => reads.afterWrite(ctx) }
     : { writer: deps.db, read: (_ctx, fn) => fn(deps.db) };
-  const onIdentity = (ctx: TenantContext) => setRequestFields({ tenant_id: ctx.tenantId, ...(ctx.userId ? { user_id: ctx.userId } : {}) });
+  const onIdentity = (ctx: TenantContext) =>
+    setRequestFields({ tenant_id: ctx.tenantId, ...(ctx.userId ? { user_id: ctx.userId } : {}) });
 
   app.use('/v1', requireIdentity(deps.codec, { onIdentity }));
   app.use(inventoryRouter(db, deps.metrics));

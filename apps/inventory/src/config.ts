@@ -31,7 +31,11 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     if (c.MIGRATE_ON_START && !c.DATABASE_OWNER_URL) {
-      ctx.addIssue({ code: 'custom', path: ['DATABASE_OWNER_URL'], message: 'required when MIGRATE_ON_START is true' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_OWNER_URL'],
+        message: 'required when MIGRATE_ON_START is true',
+      });
     }
   });
 

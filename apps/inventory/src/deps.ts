@@ -24,15 +24,25 @@ export interface Deps extends AppDeps {
 
 /** Builds pools, codec, logger and metrics from the parsed configuration. */
 export function createDeps(config: Config): Deps {
-  const logger = createLogger({ service: 'inventory', level: config.LOG_LEVEL, context: () => ({ ...currentRequestFields() }) });
+  const logger = createLogger({
+    service: 'inventory',
+    level: config.LOG_LEVEL,
+    context: () => ({ ...currentRequestFields() }),
+  });
   const metrics = createMetrics({ service: 'inventory' });
-  const readDecisions = metrics.counter('db_read_routing_total', 'Read routing decisions', ['decision'] as const);
+  const readDecisions = metrics.counter('db_read_routing_total', 'Read routing decisions', [
+    'decision',
+  ] as const);
   for (const decision of ROUTING_DECISIONS) readDecisions.inc({ decision }, 0);
   const hasReplicas = config.DATABASE_REPLICA_URLS.length > 0;
   const router = createDbRouter({
     writer: config.DATABASE_URL,
     readers: config.DATABASE_REPLICA_URLS,
-    pool: { max: config.DB_POOL_MAX, statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS, applicationName: 'inventory' },
+    pool: {
+      max: config.DB_POOL_MAX,
+      statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+      applicationName: 'inventory',
+    },
     logger,
     onDecision: (e) => readDecisions.inc({ decision: e.decision }),
   });
@@ -54,7 +64,10 @@ export function createDeps(config: Config): Deps {
             critical: false,
             run: () => {
               const h = router.health();
-              return Promise.resolve({ status: h.replicas.some((r) => r.status !== 'up') ? 'degraded' : 'healthy', detail: h.detail });
+              return Promise.resolve({
+                status: h.replicas.some((r) => r.status !== 'up') ? 'degraded' : 'healthy',
+                detail: h.detail,
+              });
             },
           },
         }

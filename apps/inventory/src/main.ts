@@ -13,7 +13,11 @@ async function main(): Promise<void> {
   const deps = createDeps(config);
   try {
     if (config.MIGRATE_ON_START && config.DATABASE_OWNER_URL) {
-      const owner = createPool(config.DATABASE_OWNER_URL, { max: 3, statementTimeoutMs: 0, applicationName: 'inventory-migrate' });
+      const owner = createPool(config.DATABASE_OWNER_URL, {
+        max: 3,
+        statementTimeoutMs: 0,
+        applicationName: 'inventory-migrate',
+      });
       try {
         const ran = await migrate(owner);
         deps.logger.info('migrations applied', { ran });
@@ -25,7 +29,11 @@ async function main(): Promise<void> {
     await deps.router.checkNow();
     const server: { served?: Served } = {};
     const app = createApp({ ...deps, isShuttingDown: () => server.served?.isShuttingDown() ?? false });
-    server.served = await serve(app, { port: config.PORT, logger: deps.logger, onShutdown: () => deps.close() });
+    server.served = await serve(app, {
+      port: config.PORT,
+      logger: deps.logger,
+      onShutdown: () => deps.close(),
+    });
   } catch (err) {
     deps.logger.error('start-up failed', errorFields(err));
     await deps.close();

@@ -5,8 +5,15 @@ import { migrate } from './migrate';
 
 /** CLI for the Kubernetes migration Job: `node dist/migrate-main.js` with `DATABASE_OWNER_URL` set. */
 async function main(): Promise<void> {
-  const config = loadConfig(z.object({ DATABASE_OWNER_URL: env.url(['postgres', 'postgresql']) }), process.env);
-  const owner = knexFactory({ client: 'pg', connection: config.DATABASE_OWNER_URL, pool: { min: 0, max: 2 } });
+  const config = loadConfig(
+    z.object({ DATABASE_OWNER_URL: env.url(['postgres', 'postgresql']) }),
+    process.env,
+  );
+  const owner = knexFactory({
+    client: 'pg',
+    connection: config.DATABASE_OWNER_URL,
+    pool: { min: 0, max: 2 },
+  });
   try {
     const ran = await migrate(owner);
     process.stdout.write(`${JSON.stringify({ message: 'migrations applied', service: 'inventory', ran })}\n`);
@@ -16,6 +23,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`${JSON.stringify({ message: 'migration failed', error: err instanceof Error ? err.message : String(err) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ message: 'migration failed', error: err instanceof Error ? err.message : String(err) })}\n`,
+  );
   process.exit(1);
 });

@@ -17,7 +17,10 @@ export const migrationSource: Knex.MigrationSource<string> = {
   getMigration: (name) => {
     const m = MIGRATIONS[name];
     if (!m) throw new Error(`unknown migration ${name}`);
-    return Promise.resolve({ up: m.up, down: () => Promise.reject(new Error('migrations only move forward')) });
+    return Promise.resolve({
+      up: m.up,
+      down: () => Promise.reject(new Error('migrations only move forward')),
+    });
   },
 };
 

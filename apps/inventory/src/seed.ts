@@ -68,7 +68,8 @@ export async function seedDemo(appKnex: Knex, options: SeedOptions): Promise<See
       const warehouses = [];
       for (const w of WAREHOUSES) warehouses.push(await createWarehouse(trx, ctx, w));
       const products = [];
-      for (const [i, sku] of skus.entries()) products.push(await createProduct(trx, ctx, { sku, name: `Demo product ${i + 1}`, unit: 'unit' }));
+      for (const [i, sku] of skus.entries())
+        products.push(await createProduct(trx, ctx, { sku, name: `Demo product ${i + 1}`, unit: 'unit' }));
       for (const w of warehouses) {
         await receive(trx, ctx, {
           warehouse_id: w.id,
@@ -91,12 +92,17 @@ export async function seedDemo(appKnex: Knex, options: SeedOptions): Promise<See
 async function cli(): Promise<void> {
   const config = loadConfig(z.object({ DATABASE_URL: env.url(['postgres', 'postgresql']) }), process.env);
   const args = z
-    .tuple([z.uuid({ message: 'usage: seed <tenant-uuid> [products]' }), z.coerce.number().int().min(1).max(10_000).optional()])
+    .tuple([
+      z.uuid({ message: 'usage: seed <tenant-uuid> [products]' }),
+      z.coerce.number().int().min(1).max(10_000).optional(),
+    ])
     .parse(process.argv.slice(2));
   const knex = createPool(config.DATABASE_URL, { max: 2, applicationName: 'inventory-seed' });
   try {
     const result = await seedDemo(knex, { tenantId: args[0], ...(args[1] ? { products: args[1] } : {}) });
-    process.stdout.write(`${JSON.stringify({ message: 'seeded', ...result, products: result.products.length })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ message: 'seeded', ...result, products: result.products.length })}\n`,
+    );
   } finally {
     await knex.destroy();
   }

@@ -42,7 +42,11 @@ describe('warehouses and products', () => {
     expect(dup.status).toBe(409);
     expect(dup.body.type).toBe('conflict');
     const other = tenantFixture(t);
-    const elsewhere = await other.admin.post('/v1/products', { sku: 'DUP-1', name: 'Other tenant', unit: 'kg' });
+    const elsewhere = await other.admin.post('/v1/products', {
+      sku: 'DUP-1',
+      name: 'Other tenant',
+      unit: 'kg',
+    });
     expect(elsewhere.status).toBe(201);
     expect(elsewhere.body.unit).toBe('kg');
     const dupWarehouse = await a.admin.post('/v1/warehouses', { code: 'ZZ-MAIN', name: 'x' });
@@ -69,7 +73,14 @@ describe('receipts and the moving-average cost', () => {
     const w = await a.warehouse();
     const p = await a.product();
     await a.receive(w, p, 3, 100);
-    expect(await a.stock(p, w)).toEqual({ product_id: p, warehouse_id: w, on_hand: 3, reserved: 0, available: 3, average_cost: 100 });
+    expect(await a.stock(p, w)).toEqual({
+      product_id: p,
+      warehouse_id: w,
+      on_hand: 3,
+      reserved: 0,
+      available: 3,
+      average_cost: 100,
+    });
     // (3*100 + 1*101) / 4 = 100.25 → 100
     await a.receive(w, p, 1, 101);
     expect((await a.stock(p, w)).average_cost).toBe(100);
@@ -105,13 +116,24 @@ describe('receipts and the moving-average cost', () => {
       ],
     });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ id: expect.any(String), warehouse_id: w, reference: 'PO-42', created_at: expect.any(String) });
+    expect(res.body).toMatchObject({
+      id: expect.any(String),
+      warehouse_id: w,
+      reference: 'PO-42',
+      created_at: expect.any(String),
+    });
     expect(res.body.lines.map((l: { product_id: string }) => l.product_id)).toEqual([p2, p1, p2]);
     expect((await a.stock(p2, w)).average_cost).toBe(300);
     const mv = await a.admin.get(`/v1/stock/movements?product_id=${p2}`);
     expect(mv.status).toBe(200);
     expect(mv.body.data).toHaveLength(2);
-    expect(mv.body.data[0]).toMatchObject({ type: 'receipt', warehouse_id: w, reference: 'PO-42', document_type: 'receipt', document_id: res.body.id });
+    expect(mv.body.data[0]).toMatchObject({
+      type: 'receipt',
+      warehouse_id: w,
+      reference: 'PO-42',
+      document_type: 'receipt',
+      document_id: res.body.id,
+    });
     const outbox = await ownerQuery<{ id: string; topic: string; payload: Record<string, unknown> }>(
       t,
       a.tenantId,
@@ -119,7 +141,11 @@ describe('receipts and the moving-average cost', () => {
       [res.body.lines.map((l: { movement_id: string }) => l.movement_id)],
     );
     expect(outbox).toHaveLength(3);
-    expect(outbox.map((o) => o.topic)).toEqual(['inventory.stock_movement', 'inventory.stock_movement', 'inventory.stock_movement']);
+    expect(outbox.map((o) => o.topic)).toEqual([
+      'inventory.stock_movement',
+      'inventory.stock_movement',
+      'inventory.stock_movement',
+    ]);
     const first = outbox.find((o) => o.payload.product_id === p1)!;
     expect(first.payload).toEqual({
       movement_id: first.id,
@@ -149,7 +175,11 @@ describe('reservations', () => {
       ],
     });
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ status: 'active', warehouse_id: w, lines: [{ product_id: p, quantity: 5 }] });
+    expect(r.body).toMatchObject({
+      status: 'active',
+      warehouse_id: w,
+      lines: [{ product_id: p, quantity: 5 }],
+    });
     const ttl = Date.parse(r.body.expires_at) - Date.parse(r.body.created_at);
     expect(ttl).toBeGreaterThan(899_000);
     expect(ttl).toBeLessThan(901_000);
@@ -162,7 +192,13 @@ describe('reservations', () => {
     expect(c.body).toMatchObject({ id: r.body.id, status: 'committed' });
     expect(await a.stock(p, w)).toMatchObject({ on_hand: 5, reserved: 0, available: 5 });
     const mv = await a.admin.get(`/v1/stock/movements?product_id=${p}&warehouse_id=${w}`);
-    expect(mv.body.data[0]).toMatchObject({ type: 'shipment', quantity: -5, unit_cost: 7, document_type: 'reservation', document_id: r.body.id });
+    expect(mv.body.data[0]).toMatchObject({
+      type: 'shipment',
+      quantity: -5,
+      unit_cost: 7,
+      document_type: 'reservation',
+      document_id: r.body.id,
+    });
 
     const again = await a.admin.post(`/v1/reservations/${r.body.id}/commit`);
     expect(again.status).toBe(409);
@@ -175,7 +211,11 @@ describe('reservations', () => {
     const w = await a.warehouse();
     const p = await a.product();
     await a.receive(w, p, 4);
-    const r = await a.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 4 }], ttl_seconds: 60 });
+    const r = await a.admin.post('/v1/reservations', {
+      warehouse_id: w,
+      lines: [{ product_id: p, quantity: 4 }],
+      ttl_seconds: 60,
+    });
     expect(r.status).toBe(201);
     const rel = await a.admin.post(`/v1/reservations/${r.body.id}/release`);
     expect(rel.status).toBe(200);
@@ -210,7 +250,10 @@ describe('reservations', () => {
       ],
     });
     expect(merged.status).toBe(409);
-    const none = await a.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: await a.product(), quantity: 1 }] });
+    const none = await a.admin.post('/v1/reservations', {
+      warehouse_id: w,
+      lines: [{ product_id: await a.product(), quantity: 1 }],
+    });
     expect(none.status).toBe(409);
     expect(none.body.type).toBe('insufficient-stock');
   });
@@ -221,14 +264,37 @@ describe('adjustments and transfers', () => {
     const w = await a.warehouse();
     const p = await a.product();
     await a.receive(w, p, 10, 50);
-    const up = await a.admin.post('/v1/stock/adjustments', { warehouse_id: w, product_id: p, quantity_delta: 2, reason: 'found' });
+    const up = await a.admin.post('/v1/stock/adjustments', {
+      warehouse_id: w,
+      product_id: p,
+      quantity_delta: 2,
+      reason: 'found',
+    });
     expect(up.status).toBe(201);
-    expect(up.body).toMatchObject({ warehouse_id: w, product_id: p, quantity_delta: 2, reason: 'found', movement_id: expect.any(String) });
-    await a.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 8 }] }).expect(201);
-    const tooMuch = await a.admin.post('/v1/stock/adjustments', { warehouse_id: w, product_id: p, quantity_delta: -5, reason: 'lost' });
+    expect(up.body).toMatchObject({
+      warehouse_id: w,
+      product_id: p,
+      quantity_delta: 2,
+      reason: 'found',
+      movement_id: expect.any(String),
+    });
+    await a.admin
+      .post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 8 }] })
+      .expect(201);
+    const tooMuch = await a.admin.post('/v1/stock/adjustments', {
+      warehouse_id: w,
+      product_id: p,
+      quantity_delta: -5,
+      reason: 'lost',
+    });
     expect(tooMuch.status).toBe(409);
     expect(tooMuch.body.type).toBe('insufficient-stock');
-    const down = await a.admin.post('/v1/stock/adjustments', { warehouse_id: w, product_id: p, quantity_delta: -4, reason: 'lost' });
+    const down = await a.admin.post('/v1/stock/adjustments', {
+      warehouse_id: w,
+      product_id: p,
+      quantity_delta: -4,
+      reason: 'lost',
+    });
     expect(down.status).toBe(201);
     expect(await a.stock(p, w)).toMatchObject({ on_hand: 8, reserved: 8, available: 0, average_cost: 50 });
     const mv = await a.admin.get(`/v1/stock/movements?product_id=${p}&limit=1`);
@@ -255,7 +321,11 @@ describe('adjustments and transfers', () => {
       ],
     });
     expect(ok.status).toBe(201);
-    expect(ok.body).toMatchObject({ from_warehouse_id: from, to_warehouse_id: to, lines: [{ product_id: p, quantity: 5 }] });
+    expect(ok.body).toMatchObject({
+      from_warehouse_id: from,
+      to_warehouse_id: to,
+      lines: [{ product_id: p, quantity: 5 }],
+    });
     expect(await a.stock(p, from)).toMatchObject({ on_hand: 5, average_cost: 100 });
     // (10*200 + 5*100) / 15 = 166.67 → 167
     expect(await a.stock(p, to)).toMatchObject({ on_hand: 15, average_cost: 167 });
@@ -272,7 +342,11 @@ describe('adjustments and transfers', () => {
     expect(await a.stock(p, from)).toMatchObject({ on_hand: 5 });
     expect(await a.stock(q, to)).toMatchObject({ on_hand: 0 });
     const mv = await a.admin.get(`/v1/stock/movements?product_id=${p}&limit=2`);
-    expect(mv.body.data.map((m: { type: string; quantity: number; unit_cost: number }) => [m.type, m.quantity, m.unit_cost]).sort()).toEqual([
+    expect(
+      mv.body.data
+        .map((m: { type: string; quantity: number; unit_cost: number }) => [m.type, m.quantity, m.unit_cost])
+        .sort(),
+    ).toEqual([
       ['transfer_in', 5, 100],
       ['transfer_out', -5, 100],
     ]);
@@ -284,12 +358,23 @@ describe('audit events and operations', () => {
     const w = await a.warehouse();
     const p = await a.product();
     await a.receive(w, p, 5);
-    const r = await a.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 1 }] });
+    const r = await a.admin.post('/v1/reservations', {
+      warehouse_id: w,
+      lines: [{ product_id: p, quantity: 1 }],
+    });
     await a.admin.post(`/v1/reservations/${r.body.id}/release`).expect(200);
     const events = await a.admin.get(`/v1/audit-events?entity_type=reservation&entity_id=${r.body.id}`);
     expect(events.status).toBe(200);
-    expect(events.body.data.map((e: { action: string }) => e.action)).toEqual(['reservation.release', 'reservation.create']);
-    expect(events.body.data[0]).toMatchObject({ entity_type: 'reservation', entity_id: r.body.id, actor_id: expect.any(String), request_id: expect.any(String) });
+    expect(events.body.data.map((e: { action: string }) => e.action)).toEqual([
+      'reservation.release',
+      'reservation.create',
+    ]);
+    expect(events.body.data[0]).toMatchObject({
+      entity_type: 'reservation',
+      entity_id: r.body.id,
+      actor_id: expect.any(String),
+      request_id: expect.any(String),
+    });
     const all = await a.admin.get('/v1/audit-events?limit=200');
     const types = new Set(all.body.data.map((e: { entity_type: string }) => e.entity_type));
     for (const type of ['warehouse', 'product', 'receipt', 'reservation']) expect(types.has(type)).toBe(true);
@@ -310,7 +395,11 @@ describe('audit events and operations', () => {
   });
 
   it('echoes a sane X-Request-Id and records it in the audit row', async () => {
-    const res = await a.admin.post('/v1/warehouses', { code: `RID-${randomUUID().slice(0, 8)}`, name: 'x' }, { 'X-Request-Id': 'req-abc-123' });
+    const res = await a.admin.post(
+      '/v1/warehouses',
+      { code: `RID-${randomUUID().slice(0, 8)}`, name: 'x' },
+      { 'X-Request-Id': 'req-abc-123' },
+    );
     expect(res.headers['x-request-id']).toBe('req-abc-123');
     const ev = await a.admin.get(`/v1/audit-events?entity_type=warehouse&entity_id=${res.body.id}`);
     expect(ev.body.data[0].request_id).toBe('req-abc-123');

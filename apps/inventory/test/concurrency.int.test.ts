@@ -22,7 +22,9 @@ describe('no oversell under concurrent reservations', () => {
     const w = await f.warehouse();
     const p = await f.product();
     await f.receive(w, p, 100);
-    const results = await race(10, () => f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 10 }] }));
+    const results = await race(10, () =>
+      f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 10 }] }),
+    );
     expect(statusesOf(results).filter((s) => s === 201)).toHaveLength(10);
     expect(await f.stock(p, w)).toMatchObject({ on_hand: 100, reserved: 100, available: 0 });
   });
@@ -32,11 +34,15 @@ describe('no oversell under concurrent reservations', () => {
     const w = await f.warehouse();
     const p = await f.product();
     await f.receive(w, p, 50);
-    const results = await race(10, () => f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 10 }] }));
+    const results = await race(10, () =>
+      f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 10 }] }),
+    );
     const statuses = statusesOf(results);
     expect(statuses.filter((s) => s === 201)).toHaveLength(5);
     expect(statuses.filter((s) => s === 409)).toHaveLength(5);
-    for (const r of results) if (r.status === 'fulfilled' && r.value.status === 409) expect(r.value.body.type).toBe('insufficient-stock');
+    for (const r of results)
+      if (r.status === 'fulfilled' && r.value.status === 409)
+        expect(r.value.body.type).toBe('insufficient-stock');
     expect(await f.stock(p, w)).toMatchObject({ on_hand: 50, reserved: 50, available: 0 });
   });
 
@@ -45,14 +51,22 @@ describe('no oversell under concurrent reservations', () => {
     const w = await f.warehouse();
     const p = await f.product();
     await f.receive(w, p, 50);
-    const results = await race(500, () => f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 1 }] }));
+    const results = await race(500, () =>
+      f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 1 }] }),
+    );
     const statuses = statusesOf(results);
     expect(statuses.filter((s) => s === 201)).toHaveLength(50);
     expect(statuses.filter((s) => s === 409)).toHaveLength(450);
-    const types = new Set(results.map((r) => (r.status === 'fulfilled' && r.value.status === 409 ? r.value.body.type : 'ok')));
+    const types = new Set(
+      results.map((r) => (r.status === 'fulfilled' && r.value.status === 409 ? r.value.body.type : 'ok')),
+    );
     expect([...types].sort()).toEqual(['insufficient-stock', 'ok']);
     expect(await f.stock(p, w)).toMatchObject({ on_hand: 50, reserved: 50, available: 0 });
-    const [count] = await ownerQuery<{ n: string }>(t, f.tenantId, `SELECT count(*) AS n FROM inventory.reservations`);
+    const [count] = await ownerQuery<{ n: string }>(
+      t,
+      f.tenantId,
+      `SELECT count(*) AS n FROM inventory.reservations`,
+    );
     expect(Number(count!.n)).toBe(50);
   }, 120_000);
 });
@@ -70,7 +84,10 @@ describe('opposite transfers', () => {
     const results = await race(200, (i) => {
       const [from, to] = i % 2 === 0 ? [a, b] : [b, a];
       // Lines in varying order, several products: the service must still lock in a fixed order.
-      const lines = (i % 3 === 0 ? [...products].reverse() : products).map((p, k) => ({ product_id: p, quantity: 1 + ((i + k) % 5) }));
+      const lines = (i % 3 === 0 ? [...products].reverse() : products).map((p, k) => ({
+        product_id: p,
+        quantity: 1 + ((i + k) % 5),
+      }));
       return f.admin.post('/v1/stock/transfers', { from_warehouse_id: from, to_warehouse_id: to, lines });
     });
     const statuses = statusesOf(results);
@@ -90,8 +107,15 @@ describe('mixed traffic', () => {
     const warehouses = [await f.warehouse(), await f.warehouse(), await f.warehouse()];
     const products: string[] = [];
     for (let i = 0; i < 6; i++) products.push(await f.product());
-    for (const w of warehouses) for (const p of products) await f.receive(w, p, 200, 100 + products.indexOf(p));
-    const service = t.client({ tenantId: '00000000-0000-0000-0000-000000000000', userId: null, roles: [], permissions: [], kind: 'service' });
+    for (const w of warehouses)
+      for (const p of products) await f.receive(w, p, 200, 100 + products.indexOf(p));
+    const service = t.client({
+      tenantId: '00000000-0000-0000-0000-000000000000',
+      userId: null,
+      roles: [],
+      permissions: [],
+      kind: 'service',
+    });
 
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
     const qty = () => 1 + Math.floor(Math.random() * 8);
@@ -110,7 +134,10 @@ describe('mixed traffic', () => {
         const roll = Math.random();
         if (roll < 0.4) {
           const w = pick(warehouses);
-          const lines = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => ({ product_id: pick(products), quantity: qty() }));
+          const lines = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => ({
+            product_id: pick(products),
+            quantity: qty(),
+          }));
           const ttl = Math.random() < 0.2 ? 1 : 300;
           const res = await f.admin.post('/v1/reservations', { warehouse_id: w, lines, ttl_seconds: ttl });
           note('reserve', res, [201, 409]);
@@ -121,13 +148,29 @@ describe('mixed traffic', () => {
           note('release', await f.admin.post(`/v1/reservations/${pick(reservations)}/release`), [200, 409]);
         } else if (roll < 0.85) {
           const delta = Math.random() < 0.5 ? qty() : -qty();
-          const res = await f.admin.post('/v1/stock/adjustments', { warehouse_id: pick(warehouses), product_id: pick(products), quantity_delta: delta, reason: 'cycle count' });
+          const res = await f.admin.post('/v1/stock/adjustments', {
+            warehouse_id: pick(warehouses),
+            product_id: pick(products),
+            quantity_delta: delta,
+            reason: 'cycle count',
+          });
           note('adjust', res, [201, 409]);
         } else if (roll < 0.97) {
           const from = pick(warehouses);
           const to = pick(warehouses.filter((w) => w !== from));
-          const lines = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => ({ product_id: pick(products), quantity: qty() }));
-          note('transfer', await f.admin.post('/v1/stock/transfers', { from_warehouse_id: from, to_warehouse_id: to, lines }), [201, 409]);
+          const lines = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => ({
+            product_id: pick(products),
+            quantity: qty(),
+          }));
+          note(
+            'transfer',
+            await f.admin.post('/v1/stock/transfers', {
+              from_warehouse_id: from,
+              to_warehouse_id: to,
+              lines,
+            }),
+            [201, 409],
+          );
         } else {
           note('expire', await service.post('/internal/reservations/expire-due'), [200]);
         }
@@ -157,7 +200,13 @@ describe('mixed traffic', () => {
 
     // each reservation changed state at most once, and exactly once iff it is no longer active; a committed
     // one has one shipment per line, any other none
-    const perReservation = await ownerQuery<{ id: string; status: string; closes: string; lines: string; shipments: string }>(
+    const perReservation = await ownerQuery<{
+      id: string;
+      status: string;
+      closes: string;
+      lines: string;
+      shipments: string;
+    }>(
       t,
       f.tenantId,
       `SELECT r.id, r.status,

@@ -54,7 +54,11 @@ export async function startTestApp(label: string, opts: { poolMax?: number } = {
   const db = await createTestDatabase(`inv_${label}`);
   const owner = createPool(db.urls.owner, { max: 2, applicationName: 'inventory-test-owner' });
   await migrate(owner);
-  const appDb = createPool(db.urls.app, { max: opts.poolMax ?? 10, applicationName: 'inventory-test', acquireTimeoutMs: 60_000 });
+  const appDb = createPool(db.urls.app, {
+    max: opts.poolMax ?? 10,
+    applicationName: 'inventory-test',
+    acquireTimeoutMs: 60_000,
+  });
   const systemDb = createPool(db.urls.system, { max: 2, applicationName: 'inventory-test-system' });
   const codec = createIdentityCodec({ secret: SECRET, ttlSeconds: 600 });
   const app = createApp({
@@ -122,7 +126,10 @@ export interface TenantFixture {
   warehouse(code?: string): Promise<string>;
   product(sku?: string): Promise<string>;
   receive(warehouseId: string, productId: string, quantity: number, unitCost?: number): Promise<void>;
-  stock(productId: string, warehouseId: string): Promise<{ on_hand: number; reserved: number; available: number; average_cost: number }>;
+  stock(
+    productId: string,
+    warehouseId: string,
+  ): Promise<{ on_hand: number; reserved: number; available: number; average_cost: number }>;
 }
 
 let seq = 0;
@@ -130,29 +137,43 @@ let seq = 0;
 export function tenantFixture(t: TestApp, tenantId: string = randomUUID()): TenantFixture {
   const admin = t.client({ tenantId });
   const expectStatus = (res: request.Response, status: number) => {
-    if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
+    if (res.status !== status)
+      throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
     return res;
   };
   return {
     tenantId,
     admin,
-    warehouse: async (code = `W${++seq}`) => expectStatus(await admin.post('/v1/warehouses', { code, name: `Warehouse ${code}` }), 201).body.id,
-    product: async (sku = `SKU-${++seq}`) => expectStatus(await admin.post('/v1/products', { sku, name: `Product ${sku}` }), 201).body.id,
+    warehouse: async (code = `W${++seq}`) =>
+      expectStatus(await admin.post('/v1/warehouses', { code, name: `Warehouse ${code}` }), 201).body.id,
+    product: async (sku = `SKU-${++seq}`) =>
+      expectStatus(await admin.post('/v1/products', { sku, name: `Product ${sku}` }), 201).body.id,
     receive: async (warehouseId, productId, quantity, unitCost = 100) => {
       expectStatus(
-        await admin.post('/v1/stock/receipts', { warehouse_id: warehouseId, lines: [{ product_id: productId, quantity, unit_cost: unitCost }] }),
+        await admin.post('/v1/stock/receipts', {
+          warehouse_id: warehouseId,
+          lines: [{ product_id: productId, quantity, unit_cost: unitCost }],
+        }),
         201,
       );
     },
     stock: async (productId, warehouseId) => {
-      const res = expectStatus(await admin.get(`/v1/stock?product_id=${productId}&warehouse_id=${warehouseId}`), 200);
+      const res = expectStatus(
+        await admin.get(`/v1/stock?product_id=${productId}&warehouse_id=${warehouseId}`),
+        200,
+      );
       return res.body.data[0] ?? { on_hand: 0, reserved: 0, available: 0, average_cost: 0 };
     },
   };
 }
 
 /** Reads rows as the owner (RLS is FORCEd on the owner too, so this sets the tenant). */
-export async function ownerQuery<R>(t: TestApp, tenantId: string, sql: string, bindings: unknown[] = []): Promise<R[]> {
+export async function ownerQuery<R>(
+  t: TestApp,
+  tenantId: string,
+  sql: string,
+  bindings: unknown[] = [],
+): Promise<R[]> {
   return t.owner.transaction(async (trx) => {
     await trx.raw(`SELECT set_config('app.tenant_id', ?, true)`, [tenantId]);
     const r = await trx.raw<{ rows: R[] }>(sql, bindings as Knex.RawBinding[]);
@@ -161,7 +182,10 @@ export async function ownerQuery<R>(t: TestApp, tenantId: string, sql: string, b
 }
 
 /** Invariants from the database: 0 <= reserved <= on_hand, and on_hand = Σ movements per (product, warehouse). */
-export async function checkInvariants(t: TestApp, tenantId: string): Promise<{ badRanges: number; ledgerMismatches: number }> {
+export async function checkInvariants(
+  t: TestApp,
+  tenantId: string,
+): Promise<{ badRanges: number; ledgerMismatches: number }> {
   const [range] = await ownerQuery<{ n: string }>(
     t,
     tenantId,

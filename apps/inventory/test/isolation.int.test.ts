@@ -20,7 +20,12 @@ beforeAll(async () => {
   bIds.warehouse2 = await b.warehouse('B-W2');
   bIds.product = await b.product('B-P');
   await b.receive(bIds.warehouse, bIds.product, 100, 42);
-  bIds.reservation = (await b.admin.post('/v1/reservations', { warehouse_id: bIds.warehouse, lines: [{ product_id: bIds.product, quantity: 10 }] })).body.id;
+  bIds.reservation = (
+    await b.admin.post('/v1/reservations', {
+      warehouse_id: bIds.warehouse,
+      lines: [{ product_id: bIds.product, quantity: 10 }],
+    })
+  ).body.id;
 });
 afterAll(async () => {
   await t.close();
@@ -30,7 +35,9 @@ afterAll(async () => {
 async function snapshotB(): Promise<unknown> {
   const q = (sql: string) => ownerQuery(t, b.tenantId, sql);
   return {
-    stock: await q('SELECT product_id, warehouse_id, on_hand, reserved, average_cost FROM inventory.stock_levels ORDER BY 1, 2'),
+    stock: await q(
+      'SELECT product_id, warehouse_id, on_hand, reserved, average_cost FROM inventory.stock_levels ORDER BY 1, 2',
+    ),
     reservations: await q('SELECT id, status FROM inventory.reservations ORDER BY id'),
     movements: await q('SELECT count(*) FROM inventory.stock_movements'),
     audit: await q('SELECT count(*) FROM inventory.audit_events'),
@@ -51,21 +58,95 @@ describe('tenant isolation over HTTP', () => {
       ['stock by product', () => a.admin.get(`/v1/stock?product_id=${bIds.product}`)],
       ['movements by product', () => a.admin.get(`/v1/stock/movements?product_id=${bIds.product}`)],
       ['movements by warehouse', () => a.admin.get(`/v1/stock/movements?warehouse_id=${bIds.warehouse}`)],
-      ['receipt: warehouse', () => a.admin.post('/v1/stock/receipts', { warehouse_id: bIds.warehouse, lines: [{ product_id: aIds.product, quantity: 1, unit_cost: 1 }] })],
-      ['receipt: product', () => a.admin.post('/v1/stock/receipts', { warehouse_id: aIds.warehouse, lines: [{ product_id: bIds.product, quantity: 1, unit_cost: 1 }] })],
-      ['reserve: warehouse', () => a.admin.post('/v1/reservations', { warehouse_id: bIds.warehouse, lines: [{ product_id: aIds.product, quantity: 1 }] })],
-      ['reserve: product', () => a.admin.post('/v1/reservations', { warehouse_id: aIds.warehouse, lines: [{ product_id: aIds.product, quantity: 1 }, { product_id: bIds.product, quantity: 1 }] })],
-      ['adjust: warehouse', () => a.admin.post('/v1/stock/adjustments', { warehouse_id: bIds.warehouse, product_id: bIds.product, quantity_delta: -1, reason: 'x' })],
-      ['adjust: product', () => a.admin.post('/v1/stock/adjustments', { warehouse_id: aIds.warehouse, product_id: bIds.product, quantity_delta: 1, reason: 'x' })],
-      ['transfer: from', () => a.admin.post('/v1/stock/transfers', { from_warehouse_id: bIds.warehouse, to_warehouse_id: aIds.warehouse, lines: [{ product_id: bIds.product, quantity: 1 }] })],
-      ['transfer: to', () => a.admin.post('/v1/stock/transfers', { from_warehouse_id: aIds.warehouse, to_warehouse_id: bIds.warehouse, lines: [{ product_id: aIds.product, quantity: 1 }] })],
-      ['transfer: product', () => a.admin.post('/v1/stock/transfers', { from_warehouse_id: aIds.warehouse, to_warehouse_id: aIds.warehouse2, lines: [{ product_id: bIds.product, quantity: 1 }] })],
+      [
+        'receipt: warehouse',
+        () =>
+          a.admin.post('/v1/stock/receipts', {
+            warehouse_id: bIds.warehouse,
+            lines: [{ product_id: aIds.product, quantity: 1, unit_cost: 1 }],
+          }),
+      ],
+      [
+        'receipt: product',
+        () =>
+          a.admin.post('/v1/stock/receipts', {
+            warehouse_id: aIds.warehouse,
+            lines: [{ product_id: bIds.product, quantity: 1, unit_cost: 1 }],
+          }),
+      ],
+      [
+        'reserve: warehouse',
+        () =>
+          a.admin.post('/v1/reservations', {
+            warehouse_id: bIds.warehouse,
+            lines: [{ product_id: aIds.product, quantity: 1 }],
+          }),
+      ],
+      [
+        'reserve: product',
+        () =>
+          a.admin.post('/v1/reservations', {
+            warehouse_id: aIds.warehouse,
+            lines: [
+              { product_id: aIds.product, quantity: 1 },
+              { product_id: bIds.product, quantity: 1 },
+            ],
+          }),
+      ],
+      [
+        'adjust: warehouse',
+        () =>
+          a.admin.post('/v1/stock/adjustments', {
+            warehouse_id: bIds.warehouse,
+            product_id: bIds.product,
+            quantity_delta: -1,
+            reason: 'x',
+          }),
+      ],
+      [
+        'adjust: product',
+        () =>
+          a.admin.post('/v1/stock/adjustments', {
+            warehouse_id: aIds.warehouse,
+            product_id: bIds.product,
+            quantity_delta: 1,
+            reason: 'x',
+          }),
+      ],
+      [
+        'transfer: from',
+        () =>
+          a.admin.post('/v1/stock/transfers', {
+            from_warehouse_id: bIds.warehouse,
+            to_warehouse_id: aIds.warehouse,
+            lines: [{ product_id: bIds.product, quantity: 1 }],
+          }),
+      ],
+      [
+        'transfer: to',
+        () =>
+          a.admin.post('/v1/stock/transfers', {
+            from_warehouse_id: aIds.warehouse,
+            to_warehouse_id: bIds.warehouse,
+            lines: [{ product_id: aIds.product, quantity: 1 }],
+          }),
+      ],
+      [
+        'transfer: product',
+        () =>
+          a.admin.post('/v1/stock/transfers', {
+            from_warehouse_id: aIds.warehouse,
+            to_warehouse_id: aIds.warehouse2,
+            lines: [{ product_id: bIds.product, quantity: 1 }],
+          }),
+      ],
       ['unknown id', () => a.admin.get(`/v1/products/${randomUUID()}`)],
     ];
     const failures: string[] = [];
     for (const [name, run] of attempts) {
       const res = await run();
-      if (res.status !== 404 || res.body.type !== 'not-found') failures.push(`${name}: ${res.status} ${JSON.stringify(res.body)}`);
+      if (res.status !== 404 || res.body.type !== 'not-found')
+        failures.push(`${name}: ${res.status} ${JSON.stringify(res.body)}`);
     }
     expect(failures).toEqual([]);
     expect(await snapshotB()).toEqual(before);
@@ -87,27 +168,58 @@ describe('tenant isolation over HTTP', () => {
 
 describe('row-level security for the application role', () => {
   it('shows no row to an unfiltered query without a tenant, and only its own tenant with one', async () => {
-    for (const table of ['warehouses', 'products', 'stock_levels', 'reservations', 'reservation_lines', 'stock_movements', 'audit_events', 'outbox', 'receipts']) {
-      const bare = await t.appDb.raw<{ rows: { n: number }[] }>(`SELECT count(*)::int AS n FROM inventory.${table}`);
+    for (const table of [
+      'warehouses',
+      'products',
+      'stock_levels',
+      'reservations',
+      'reservation_lines',
+      'stock_movements',
+      'audit_events',
+      'outbox',
+      'receipts',
+    ]) {
+      const bare = await t.appDb.raw<{ rows: { n: number }[] }>(
+        `SELECT count(*)::int AS n FROM inventory.${table}`,
+      );
       expect([table, bare.rows[0]!.n]).toEqual([table, 0]);
     }
-    const rows = await withTenantTransaction(t.appDb, (trx) => trx.raw('SELECT DISTINCT tenant_id FROM inventory.products'), { tenantId: a.tenantId, userId: null });
+    const rows = await withTenantTransaction(
+      t.appDb,
+      (trx) => trx.raw('SELECT DISTINCT tenant_id FROM inventory.products'),
+      { tenantId: a.tenantId, userId: null },
+    );
     expect((rows as { rows: { tenant_id: string }[] }).rows).toEqual([{ tenant_id: a.tenantId }]);
   });
 
-  it("refuses to write a row for another tenant, and to update or delete the ledger", async () => {
+  it('refuses to write a row for another tenant, and to update or delete the ledger', async () => {
     await expect(
-      withTenantTransaction(t.appDb, (trx) => trx.raw(`INSERT INTO inventory.warehouses (tenant_id, code, name) VALUES (?, 'X', 'x')`, [b.tenantId]), {
+      withTenantTransaction(
+        t.appDb,
+        (trx) =>
+          trx.raw(`INSERT INTO inventory.warehouses (tenant_id, code, name) VALUES (?, 'X', 'x')`, [
+            b.tenantId,
+          ]),
+        {
+          tenantId: a.tenantId,
+          userId: null,
+        },
+      ),
+    ).rejects.toThrow(/row-level security/);
+    await expect(
+      withTenantTransaction(t.appDb, (trx) => trx.raw(`UPDATE inventory.stock_movements SET quantity = 1`), {
         tenantId: a.tenantId,
         userId: null,
       }),
-    ).rejects.toThrow(/row-level security/);
-    await expect(
-      withTenantTransaction(t.appDb, (trx) => trx.raw(`UPDATE inventory.stock_movements SET quantity = 1`), { tenantId: a.tenantId, userId: null }),
     ).rejects.toThrow(/permission denied/);
     await expect(
-      withTenantTransaction(t.appDb, (trx) => trx.raw(`DELETE FROM inventory.stock_levels`), { tenantId: a.tenantId, userId: null }),
+      withTenantTransaction(t.appDb, (trx) => trx.raw(`DELETE FROM inventory.stock_levels`), {
+        tenantId: a.tenantId,
+        userId: null,
+      }),
     ).rejects.toThrow(/permission denied/);
-    await expect(t.appDb.raw(`SELECT 1 FROM pg_roles WHERE rolname = current_user AND (rolbypassrls OR rolsuper)`)).resolves.toMatchObject({ rows: [] });
+    await expect(
+      t.appDb.raw(`SELECT 1 FROM pg_roles WHERE rolname = current_user AND (rolbypassrls OR rolsuper)`),
+    ).resolves.toMatchObject({ rows: [] });
   });
 });

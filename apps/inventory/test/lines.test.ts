@@ -37,8 +37,14 @@ describe('toAppError', () => {
   it('turns transient database failures into 503 and a stock CHECK violation into insufficient-stock', () => {
     expect(toAppError({ code: '40P01', message: 'deadlock detected' })?.status).toBe(503);
     expect(toAppError({ code: '08006', message: 'connection failure' })?.status).toBe(503);
-    expect(toAppError(Object.assign(new Error('Knex: Timeout acquiring a connection'), { name: 'KnexTimeoutError' }))?.status).toBe(503);
-    expect(toAppError({ code: '23514', constraint: 'stock_reserved_within_on_hand' })?.code).toBe('INSUFFICIENT_STOCK');
+    expect(
+      toAppError(
+        Object.assign(new Error('Knex: Timeout acquiring a connection'), { name: 'KnexTimeoutError' }),
+      )?.status,
+    ).toBe(503);
+    expect(toAppError({ code: '23514', constraint: 'stock_reserved_within_on_hand' })?.code).toBe(
+      'INSUFFICIENT_STOCK',
+    );
     expect(toAppError({ code: '23505', constraint: 'products_sku_unique' })?.code).toBe('CONFLICT');
     expect(toAppError(new Error('boom'))).toBeUndefined();
   });
@@ -53,13 +59,27 @@ describe('configSchema', () => {
   };
 
   it('applies defaults', () => {
-    expect(loadConfig(configSchema, base)).toMatchObject({ PORT: 3001, MIGRATE_ON_START: true, DB_POOL_MAX: 20, DATABASE_REPLICA_URLS: [] });
+    expect(loadConfig(configSchema, base)).toMatchObject({
+      PORT: 3001,
+      MIGRATE_ON_START: true,
+      DB_POOL_MAX: 20,
+      DATABASE_REPLICA_URLS: [],
+    });
   });
 
   it('names the bad variable, never its value', () => {
-    expect(() => loadConfig(configSchema, { ...base, INTERNAL_SECRET: 'short-secret' })).toThrow(/INTERNAL_SECRET/);
-    expect(() => loadConfig(configSchema, { ...base, INTERNAL_SECRET: 'short-secret' })).not.toThrow(/short-secret/);
-    expect(() => loadConfig(configSchema, { ...base, DATABASE_OWNER_URL: undefined })).toThrow(/DATABASE_OWNER_URL/);
-    expect(loadConfig(configSchema, { ...base, DATABASE_OWNER_URL: undefined, MIGRATE_ON_START: 'false' }).MIGRATE_ON_START).toBe(false);
+    expect(() => loadConfig(configSchema, { ...base, INTERNAL_SECRET: 'short-secret' })).toThrow(
+      /INTERNAL_SECRET/,
+    );
+    expect(() => loadConfig(configSchema, { ...base, INTERNAL_SECRET: 'short-secret' })).not.toThrow(
+      /short-secret/,
+    );
+    expect(() => loadConfig(configSchema, { ...base, DATABASE_OWNER_URL: undefined })).toThrow(
+      /DATABASE_OWNER_URL/,
+    );
+    expect(
+      loadConfig(configSchema, { ...base, DATABASE_OWNER_URL: undefined, MIGRATE_ON_START: 'false' })
+        .MIGRATE_ON_START,
+    ).toBe(false);
   });
 });

@@ -18,7 +18,10 @@ import { SECRET } from './helpers';
 const REPLICA_PORT = 5433;
 
 async function replicaAvailable(): Promise<boolean> {
-  const probe = createPool(`postgres://postgres@127.0.0.1:${REPLICA_PORT}/postgres`, { max: 1, acquireTimeoutMs: 2000 });
+  const probe = createPool(`postgres://postgres@127.0.0.1:${REPLICA_PORT}/postgres`, {
+    max: 1,
+    acquireTimeoutMs: 2000,
+  });
   try {
     const r = await probe.raw<{ rows: { r: boolean }[] }>('SELECT pg_is_in_recovery() AS r');
     return r.rows[0]?.r === true;
@@ -66,7 +69,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.once('listening', () => r()));
   url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   // the new database must exist on the replica before it can be polled
-  for (let i = 0; i < 50 && !(await router.checkNow()).replicas.every((r) => r.status === 'up'); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && !(await router.checkNow()).replicas.every((r) => r.status === 'up'); i++)
+    await new Promise((r) => setTimeout(r, 100));
 });
 
 afterAll(async () => {
@@ -98,9 +102,14 @@ describe('read routing over a streaming replica', () => {
       });
     const writerToken = sign(randomUUID());
     for (let i = 0; i < 20; i++) {
-      const created = await request(url).post('/v1/products').set('x-kv-identity', writerToken).send({ sku: `RYW-${i}`, name: 'n' });
+      const created = await request(url)
+        .post('/v1/products')
+        .set('x-kv-identity', writerToken)
+        .send({ sku: `RYW-${i}`, name: 'n' });
       expect(created.status).toBe(201);
-      const read = await request(url).get(`/v1/products/${created.body.id}`).set('x-kv-identity', writerToken);
+      const read = await request(url)
+        .get(`/v1/products/${created.body.id}`)
+        .set('x-kv-identity', writerToken);
       expect(read.status).toBe(200);
     }
     decisions.length = 0;

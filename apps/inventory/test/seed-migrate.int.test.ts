@@ -26,21 +26,25 @@ describe('migrations', () => {
       `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'inventory' AND c.relkind = 'r' AND c.relname NOT LIKE 'knex_%' ORDER BY 1`,
     );
-    const rows = (tables as { rows: { relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }[] }).rows;
-    expect(rows.map((r) => r.relname)).toEqual([
-      'adjustments',
-      'audit_events',
-      'idempotency_keys',
-      'outbox',
-      'receipts',
-      'reservation_lines',
-      'reservations',
-      'stock_levels',
-      'stock_movements',
-      'transfers',
-      'warehouses',
-      'products',
-    ].sort());
+    const rows = (
+      tables as { rows: { relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }[] }
+    ).rows;
+    expect(rows.map((r) => r.relname)).toEqual(
+      [
+        'adjustments',
+        'audit_events',
+        'idempotency_keys',
+        'outbox',
+        'receipts',
+        'reservation_lines',
+        'reservations',
+        'stock_levels',
+        'stock_movements',
+        'transfers',
+        'warehouses',
+        'products',
+      ].sort(),
+    );
     expect(rows.every((r) => r.relrowsecurity && r.relforcerowsecurity)).toBe(true);
     const pk = await t.owner.raw(
       `SELECT c.relname, a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -55,7 +59,11 @@ describe('migrations', () => {
       `SELECT table_name, privilege_type FROM information_schema.role_table_grants
         WHERE grantee = 'kv_system' AND table_schema = 'inventory' ORDER BY 1, 2`,
     );
-    expect((grants as { rows: { table_name: string; privilege_type: string }[] }).rows.map((r) => `${r.table_name}:${r.privilege_type}`)).toEqual([
+    expect(
+      (grants as { rows: { table_name: string; privilege_type: string }[] }).rows.map(
+        (r) => `${r.table_name}:${r.privilege_type}`,
+      ),
+    ).toEqual([
       'audit_events:INSERT',
       'idempotency_keys:DELETE',
       'idempotency_keys:SELECT',
@@ -70,11 +78,11 @@ describe('migrations', () => {
       `SELECT table_name, column_name FROM information_schema.column_privileges
         WHERE grantee = 'kv_system' AND table_schema = 'inventory' AND privilege_type = 'UPDATE' AND table_name <> 'outbox' ORDER BY 1, 2`,
     );
-    expect((columns as { rows: { table_name: string; column_name: string }[] }).rows.map((r) => `${r.table_name}.${r.column_name}`)).toEqual([
-      'reservations.closed_at',
-      'reservations.status',
-      'stock_levels.reserved',
-    ]);
+    expect(
+      (columns as { rows: { table_name: string; column_name: string }[] }).rows.map(
+        (r) => `${r.table_name}.${r.column_name}`,
+      ),
+    ).toEqual(['reservations.closed_at', 'reservations.status', 'stock_levels.reserved']);
   });
 });
 

@@ -25,12 +25,23 @@ type Case = [name: string, path: string, body: unknown];
 const line = (over: Record<string, unknown> = {}) => ({ product_id: p, quantity: 1, ...over });
 
 function badBodies(): Case[] {
-  const reserve = (over: Record<string, unknown>, l: Record<string, unknown> = {}) => ['/v1/reservations', { warehouse_id: w, lines: [line(l)], ...over }] as const;
+  const reserve = (over: Record<string, unknown>, l: Record<string, unknown> = {}) =>
+    ['/v1/reservations', { warehouse_id: w, lines: [line(l)], ...over }] as const;
   const receipt = (over: Record<string, unknown>, l: Record<string, unknown> = {}) =>
-    ['/v1/stock/receipts', { warehouse_id: w, ...over, lines: [{ product_id: p, quantity: 1, unit_cost: 1, ...l }] }] as const;
-  const adjust = (over: Record<string, unknown>) => ['/v1/stock/adjustments', { warehouse_id: w, product_id: p, quantity_delta: 1, reason: 'r', ...over }] as const;
+    [
+      '/v1/stock/receipts',
+      { warehouse_id: w, ...over, lines: [{ product_id: p, quantity: 1, unit_cost: 1, ...l }] },
+    ] as const;
+  const adjust = (over: Record<string, unknown>) =>
+    [
+      '/v1/stock/adjustments',
+      { warehouse_id: w, product_id: p, quantity_delta: 1, reason: 'r', ...over },
+    ] as const;
   const transfer = (over: Record<string, unknown>, l: Record<string, unknown> = {}) =>
-    ['/v1/stock/transfers', { from_warehouse_id: w, to_warehouse_id: w2, lines: [line(l)], ...over }] as const;
+    [
+      '/v1/stock/transfers',
+      { from_warehouse_id: w, to_warehouse_id: w2, lines: [line(l)], ...over },
+    ] as const;
   return [
     ['reserve: zero quantity', ...reserve({}, { quantity: 0 })],
     ['reserve: negative quantity', ...reserve({}, { quantity: -1 })],
@@ -90,16 +101,31 @@ describe('request validation', () => {
   });
 
   it('accepts the bounds themselves: 64-character code, 1000-character reason, 10^12 quantities, emoji counted as one', async () => {
-    expect((await f.admin.post('/v1/warehouses', { code: '😀'.repeat(64), name: 'n'.repeat(200) })).status).toBe(201);
+    expect(
+      (await f.admin.post('/v1/warehouses', { code: '😀'.repeat(64), name: 'n'.repeat(200) })).status,
+    ).toBe(201);
     const big = await f.product();
-    const r = await f.admin.post('/v1/stock/receipts', { warehouse_id: w, lines: [{ product_id: big, quantity: 1e12, unit_cost: 1e12 }] });
+    const r = await f.admin.post('/v1/stock/receipts', {
+      warehouse_id: w,
+      lines: [{ product_id: big, quantity: 1e12, unit_cost: 1e12 }],
+    });
     expect(r.status).toBe(201);
-    const adj = await f.admin.post('/v1/stock/adjustments', { warehouse_id: w, product_id: big, quantity_delta: -1e12, reason: 'x'.repeat(1000) });
+    const adj = await f.admin.post('/v1/stock/adjustments', {
+      warehouse_id: w,
+      product_id: big,
+      quantity_delta: -1e12,
+      reason: 'x'.repeat(1000),
+    });
     expect(adj.status).toBe(201);
   });
 
   it('ignores unknown fields', async () => {
-    const res = await f.admin.post('/v1/products', { sku: 'EXTRA', name: 'n', colour: 'red', id: randomUUID() });
+    const res = await f.admin.post('/v1/products', {
+      sku: 'EXTRA',
+      name: 'n',
+      colour: 'red',
+      id: randomUUID(),
+    });
     expect(res.status).toBe(201);
     expect(res.body.colour).toBeUndefined();
   });
@@ -117,7 +143,15 @@ describe('request validation', () => {
   });
 
   it('answers 400 for malformed query parameters and cursors', async () => {
-    for (const q of ['limit=0', 'limit=201', 'limit=abc', 'limit=1.5', 'warehouse_id=nope', 'cursor=garbage', `cursor=${Buffer.from('{"p":"x","w":"y"}').toString('base64url')}`]) {
+    for (const q of [
+      'limit=0',
+      'limit=201',
+      'limit=abc',
+      'limit=1.5',
+      'warehouse_id=nope',
+      'cursor=garbage',
+      `cursor=${Buffer.from('{"p":"x","w":"y"}').toString('base64url')}`,
+    ]) {
       const res = await f.admin.get(`/v1/stock?${q}`);
       expect([q, res.status]).toEqual([q, 400]);
     }
@@ -126,15 +160,26 @@ describe('request validation', () => {
   });
 
   it('answers 404 for a malformed or unknown id in the path, and for unknown ids in a body', async () => {
-    for (const path of ['/v1/products/not-a-uuid', '/v1/reservations/123', `/v1/reservations/${randomUUID()}`, '/v1/warehouses/%00']) {
+    for (const path of [
+      '/v1/products/not-a-uuid',
+      '/v1/reservations/123',
+      `/v1/reservations/${randomUUID()}`,
+      '/v1/warehouses/%00',
+    ]) {
       const res = await f.admin.get(path);
       expect([path, res.status, res.body.type]).toEqual([path, 404, 'not-found']);
     }
     expect((await f.admin.post('/v1/reservations/nope/commit')).status).toBe(404);
     expect((await f.admin.post(`/v1/reservations/${randomUUID()}/release`)).status).toBe(404);
-    const unknownProduct = await f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: randomUUID(), quantity: 1 }] });
+    const unknownProduct = await f.admin.post('/v1/reservations', {
+      warehouse_id: w,
+      lines: [{ product_id: randomUUID(), quantity: 1 }],
+    });
     expect(unknownProduct.status).toBe(404);
-    const unknownWarehouse = await f.admin.post('/v1/stock/receipts', { warehouse_id: randomUUID(), lines: [{ product_id: p, quantity: 1, unit_cost: 1 }] });
+    const unknownWarehouse = await f.admin.post('/v1/stock/receipts', {
+      warehouse_id: randomUUID(),
+      lines: [{ product_id: p, quantity: 1, unit_cost: 1 }],
+    });
     expect(unknownWarehouse.status).toBe(404);
     expect((await f.admin.get('/v1/no-such-route')).status).toBe(404);
   });
@@ -172,13 +217,39 @@ describe('authentication and error precedence', () => {
     const forbidden = await viewer.post('/v1/reservations', { warehouse_id: 'bad' });
     expect([forbidden.status, forbidden.body.type]).toEqual([403, 'forbidden']);
     const clerk = t.client({ tenantId: f.tenantId, roles: ['sales_clerk'] });
-    expect((await clerk.post('/v1/stock/adjustments', { warehouse_id: w, product_id: p, quantity_delta: 1, reason: 'r' })).status).toBe(403);
-    const restricted = t.client({ tenantId: f.tenantId, roles: ['inventory_manager'], attributes: { warehouse_ids: [w2] } });
+    expect(
+      (
+        await clerk.post('/v1/stock/adjustments', {
+          warehouse_id: w,
+          product_id: p,
+          quantity_delta: 1,
+          reason: 'r',
+        })
+      ).status,
+    ).toBe(403);
+    const restricted = t.client({
+      tenantId: f.tenantId,
+      roles: ['inventory_manager'],
+      attributes: { warehouse_ids: [w2] },
+    });
     expect((await restricted.post('/v1/reservations', { warehouse_id: 'bad', lines: [] })).status).toBe(400);
-    expect((await restricted.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: randomUUID(), quantity: 1 }] })).status).toBe(404);
-    const attr = await restricted.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 1e12 }] });
+    expect(
+      (
+        await restricted.post('/v1/reservations', {
+          warehouse_id: w,
+          lines: [{ product_id: randomUUID(), quantity: 1 }],
+        })
+      ).status,
+    ).toBe(404);
+    const attr = await restricted.post('/v1/reservations', {
+      warehouse_id: w,
+      lines: [{ product_id: p, quantity: 1e12 }],
+    });
     expect([attr.status, attr.body.type]).toEqual([403, 'forbidden']);
-    const state = await f.admin.post('/v1/reservations', { warehouse_id: w, lines: [{ product_id: p, quantity: 1e12 }] });
+    const state = await f.admin.post('/v1/reservations', {
+      warehouse_id: w,
+      lines: [{ product_id: p, quantity: 1e12 }],
+    });
     expect([state.status, state.body.type]).toEqual([409, 'insufficient-stock']);
   });
 });

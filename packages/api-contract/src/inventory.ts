@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { idParams, listQuery, nonNegativeInt, nonZeroInt, page, positiveInt, text, timestamp, uuid, uuidQuery } from './common';
+import {
+  idParams,
+  listQuery,
+  nonNegativeInt,
+  nonZeroInt,
+  page,
+  positiveInt,
+  text,
+  timestamp,
+  uuid,
+  uuidQuery,
+} from './common';
 import { defineRoutes } from './routes';
 
 /** Most lines one receipt, reservation or transfer may carry. */
@@ -21,7 +32,9 @@ export type Warehouse = z.infer<typeof warehouse>;
 // ------------------------------------------------------------------ products
 
 /** `POST /v1/products` body. `sku` is unique per tenant; `unit` defaults to `unit`. */
-export const productCreate = z.object({ sku: text(64), name: text(), unit: text().optional() }).meta({ id: 'ProductCreate' });
+export const productCreate = z
+  .object({ sku: text(64), name: text(), unit: text().optional() })
+  .meta({ id: 'ProductCreate' });
 export type ProductCreate = z.infer<typeof productCreate>;
 
 export const product = z
@@ -50,7 +63,11 @@ export type StockLevel = z.infer<typeof stockLevel>;
 
 // ------------------------------------------------------------------ receipts
 
-export const receiptLineInput = z.object({ product_id: uuid(), quantity: positiveInt(), unit_cost: nonNegativeInt() });
+export const receiptLineInput = z.object({
+  product_id: uuid(),
+  quantity: positiveInt(),
+  unit_cost: nonNegativeInt(),
+});
 
 /** `POST /v1/stock/receipts` body. Each line is its own movement (lines are not merged: costs may differ). */
 export const receiptCreate = z
@@ -68,7 +85,12 @@ export const receipt = z
     warehouse_id: uuid(),
     reference: z.string().nullable(),
     lines: z.array(
-      z.object({ product_id: uuid(), quantity: z.number().int(), unit_cost: z.number().int(), movement_id: uuid() }),
+      z.object({
+        product_id: uuid(),
+        quantity: z.number().int(),
+        unit_cost: z.number().int(),
+        movement_id: uuid(),
+      }),
     ),
     created_at: timestamp(),
   })

@@ -30,8 +30,19 @@ interface RawProduct {
   created_at: Date;
 }
 
-const toWarehouse = (r: RawWarehouse): WarehouseRow => ({ id: r.id, code: r.code, name: r.name, created_at: iso(r.created_at) });
-const toProduct = (r: RawProduct): ProductRow => ({ id: r.id, sku: r.sku, name: r.name, unit: r.unit, created_at: iso(r.created_at) });
+const toWarehouse = (r: RawWarehouse): WarehouseRow => ({
+  id: r.id,
+  code: r.code,
+  name: r.name,
+  created_at: iso(r.created_at),
+});
+const toProduct = (r: RawProduct): ProductRow => ({
+  id: r.id,
+  sku: r.sku,
+  name: r.name,
+  unit: r.unit,
+  created_at: iso(r.created_at),
+});
 
 /** Inserts a warehouse; `undefined` when the tenant already has that code (a concurrent insert waits, then yields). */
 export async function insertWarehouse(
@@ -48,15 +59,21 @@ export async function insertWarehouse(
 }
 
 export async function findWarehouse(db: Db, tenantId: string, id: string): Promise<WarehouseRow | undefined> {
-  const rows = await query<RawWarehouse>(db, `SELECT id, code, name, created_at FROM ${T.warehouses} WHERE tenant_id = ? AND id = ?`, [
-    tenantId,
-    id,
-  ]);
+  const rows = await query<RawWarehouse>(
+    db,
+    `SELECT id, code, name, created_at FROM ${T.warehouses} WHERE tenant_id = ? AND id = ?`,
+    [tenantId, id],
+  );
   return rows[0] && toWarehouse(rows[0]);
 }
 
 /** Warehouses ordered by code, after `afterCode` (keyset). */
-export async function listWarehouses(db: Db, tenantId: string, limit: number, afterCode?: string): Promise<WarehouseRow[]> {
+export async function listWarehouses(
+  db: Db,
+  tenantId: string,
+  limit: number,
+  afterCode?: string,
+): Promise<WarehouseRow[]> {
   const rows = await query<RawWarehouse>(
     db,
     `SELECT id, code, name, created_at FROM ${T.warehouses}
@@ -81,15 +98,21 @@ export async function insertProduct(
 }
 
 export async function findProduct(db: Db, tenantId: string, id: string): Promise<ProductRow | undefined> {
-  const rows = await query<RawProduct>(db, `SELECT id, sku, name, unit, created_at FROM ${T.products} WHERE tenant_id = ? AND id = ?`, [
-    tenantId,
-    id,
-  ]);
+  const rows = await query<RawProduct>(
+    db,
+    `SELECT id, sku, name, unit, created_at FROM ${T.products} WHERE tenant_id = ? AND id = ?`,
+    [tenantId, id],
+  );
   return rows[0] && toProduct(rows[0]);
 }
 
 /** Products ordered by sku, after `afterSku` (keyset). */
-export async function listProducts(db: Db, tenantId: string, limit: number, afterSku?: string): Promise<ProductRow[]> {
+export async function listProducts(
+  db: Db,
+  tenantId: string,
+  limit: number,
+  afterSku?: string,
+): Promise<ProductRow[]> {
   const rows = await query<RawProduct>(
     db,
     `SELECT id, sku, name, unit, created_at FROM ${T.products}
@@ -122,18 +145,28 @@ export async function existingIds(
   return { warehouses, products };
 }
 
-export async function findWarehouseByCode(db: Db, tenantId: string, code: string): Promise<WarehouseRow | undefined> {
-  const rows = await query<RawWarehouse>(db, `SELECT id, code, name, created_at FROM ${T.warehouses} WHERE tenant_id = ? AND code = ?`, [
-    tenantId,
-    code,
-  ]);
+export async function findWarehouseByCode(
+  db: Db,
+  tenantId: string,
+  code: string,
+): Promise<WarehouseRow | undefined> {
+  const rows = await query<RawWarehouse>(
+    db,
+    `SELECT id, code, name, created_at FROM ${T.warehouses} WHERE tenant_id = ? AND code = ?`,
+    [tenantId, code],
+  );
   return rows[0] && toWarehouse(rows[0]);
 }
 
-export async function findProductBySku(db: Db, tenantId: string, sku: string): Promise<ProductRow | undefined> {
-  const rows = await query<RawProduct>(db, `SELECT id, sku, name, unit, created_at FROM ${T.products} WHERE tenant_id = ? AND sku = ?`, [
-    tenantId,
-    sku,
-  ]);
+export async function findProductBySku(
+  db: Db,
+  tenantId: string,
+  sku: string,
+): Promise<ProductRow | undefined> {
+  const rows = await query<RawProduct>(
+    db,
+    `SELECT id, sku, name, unit, created_at FROM ${T.products} WHERE tenant_id = ? AND sku = ?`,
+    [tenantId, sku],
+  );
   return rows[0] && toProduct(rows[0]);
 }

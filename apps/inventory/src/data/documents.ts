@@ -5,7 +5,13 @@ import { T } from './schema';
 
 export async function insertReceipt(
   db: Db,
-  r: { tenantId: string; id: string; warehouseId: string; reference: string | null; createdBy: string | null },
+  r: {
+    tenantId: string;
+    id: string;
+    warehouseId: string;
+    reference: string | null;
+    createdBy: string | null;
+  },
 ): Promise<string> {
   const rows = await query<{ created_at: Date }>(
     db,
@@ -17,7 +23,15 @@ export async function insertReceipt(
 
 export async function insertAdjustment(
   db: Db,
-  a: { tenantId: string; id: string; warehouseId: string; productId: string; quantityDelta: number; reason: string; createdBy: string | null },
+  a: {
+    tenantId: string;
+    id: string;
+    warehouseId: string;
+    productId: string;
+    quantityDelta: number;
+    reason: string;
+    createdBy: string | null;
+  },
 ): Promise<string> {
   const rows = await query<{ created_at: Date }>(
     db,
@@ -30,7 +44,14 @@ export async function insertAdjustment(
 
 export async function insertTransfer(
   db: Db,
-  t: { tenantId: string; id: string; fromWarehouseId: string; toWarehouseId: string; reference: string | null; createdBy: string | null },
+  t: {
+    tenantId: string;
+    id: string;
+    fromWarehouseId: string;
+    toWarehouseId: string;
+    reference: string | null;
+    createdBy: string | null;
+  },
 ): Promise<string> {
   const rows = await query<{ created_at: Date }>(
     db,

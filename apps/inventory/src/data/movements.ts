@@ -31,7 +31,11 @@ export interface MovementRow {
 }
 
 /** Appends ledger rows (one statement). @returns each id with its timestamp (ISO UTC). */
-export async function insertMovements(db: Db, tenantId: string, movements: readonly NewMovement[]): Promise<Map<string, string>> {
+export async function insertMovements(
+  db: Db,
+  tenantId: string,
+  movements: readonly NewMovement[],
+): Promise<Map<string, string>> {
   const rows = await query<{ id: string; created_at: Date }>(
     db,
     `INSERT INTO ${T.movements} (tenant_id, id, type, product_id, warehouse_id, quantity, unit_cost, reference, document_type, document_id)

@@ -53,7 +53,10 @@ export function createReadRouting(router: DbRouter, options: ReadRoutingOptions 
       try {
         lsn = maxLsn(previous?.lsn, await router.currentLsn());
       } catch (err) {
-        options.logger?.warn('could not read the primary LSN; this user reads from the primary for a while', errorFields(err));
+        options.logger?.warn(
+          'could not read the primary LSN; this user reads from the primary for a while',
+          errorFields(err),
+        );
       }
       lastWrite.delete(key);
       lastWrite.set(key, { lsn, until: Date.now() + rememberMs });

@@ -38,7 +38,14 @@ const toRow = (r: RawReservation): ReservationRow => ({
 /** Inserts a reservation and its lines in one statement. Lines must already be merged. */
 export async function insertReservation(
   db: Db,
-  r: { tenantId: string; id: string; warehouseId: string; ttlSeconds: number; createdBy: string | null; lines: ReservationLineRow[] },
+  r: {
+    tenantId: string;
+    id: string;
+    warehouseId: string;
+    ttlSeconds: number;
+    createdBy: string | null;
+    lines: ReservationLineRow[];
+  },
 ): Promise<ReservationRow> {
   const rows = await query<{ expires_at: Date; created_at: Date }>(
     db,
@@ -92,7 +99,12 @@ export async function reserveOneLine(
     requestId: string | null;
   },
 ): Promise<{ warehouseExists: boolean; productExists: boolean; row?: ReservationRow }> {
-  const rows = await query<{ warehouse_exists: boolean; product_exists: boolean; expires_at: Date | null; created_at: Date | null }>(
+  const rows = await query<{
+    warehouse_exists: boolean;
+    product_exists: boolean;
+    expires_at: Date | null;
+    created_at: Date | null;
+  }>(
     db,
     `WITH upd AS (
        UPDATE ${T.stock} SET reserved = reserved + ?
@@ -166,17 +178,29 @@ const SELECT_RESERVATION = `
     FROM ${T.reservations} r`;
 
 /** A reservation with its lines (sorted by product id), or undefined. */
-export async function findReservation(db: Db, tenantId: string, id: string): Promise<ReservationRow | undefined> {
-  const rows = await query<RawReservation>(db, `${SELECT_RESERVATION} WHERE r.tenant_id = ? AND r.id = ?`, [tenantId, id]);
+export async function findReservation(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<ReservationRow | undefined> {
+  const rows = await query<RawReservation>(db, `${SELECT_RESERVATION} WHERE r.tenant_id = ? AND r.id = ?`, [
+    tenantId,
+    id,
+  ]);
   return rows[0] && toRow(rows[0]);
 }
 
 /** The warehouse of a reservation (for existence and ABAC checks), or undefined. */
-export async function findReservationWarehouse(db: Db, tenantId: string, id: string): Promise<string | undefined> {
-  const rows = await query<{ warehouse_id: string }>(db, `SELECT warehouse_id FROM ${T.reservations} WHERE tenant_id = ? AND id = ?`, [
-    tenantId,
-    id,
-  ]);
+export async function findReservationWarehouse(
+  db: Db,
+  tenantId: string,
+  id: string,
+): Promise<string | undefined> {
+  const rows = await query<{ warehouse_id: string }>(
+    db,
+    `SELECT warehouse_id FROM ${T.reservations} WHERE tenant_id = ? AND id = ?`,
+    [tenantId, id],
+  );
   return rows[0]?.warehouse_id;
 }
 
@@ -231,7 +255,12 @@ export async function expireDueBatch(db: Db, limit: number): Promise<ExpiredRese
     [limit],
   );
   if (expired.length === 0) return [];
-  const lines = await query<{ tenant_id: string; reservation_id: string; product_id: string; quantity: string }>(
+  const lines = await query<{
+    tenant_id: string;
+    reservation_id: string;
+    product_id: string;
+    quantity: string;
+  }>(
     db,
     `SELECT l.tenant_id, l.reservation_id, l.product_id, l.quantity
        FROM ${T.reservationLines} l

@@ -26,21 +26,21 @@ const MOVING_AVERAGE = `div(
 
 /** Reserves `quantity` if that much is available. @returns false when it is not (nothing changed). */
 export async function reserve(db: Db, k: StockKey, quantity: number): Promise<boolean> {
-  const n = await execute(db, `UPDATE ${T.stock} SET reserved = reserved + ? WHERE ${KEY} AND on_hand - reserved >= ?`, [
-    quantity,
-    ...keyOf(k),
-    quantity,
-  ]);
+  const n = await execute(
+    db,
+    `UPDATE ${T.stock} SET reserved = reserved + ? WHERE ${KEY} AND on_hand - reserved >= ?`,
+    [quantity, ...keyOf(k), quantity],
+  );
   return n === 1;
 }
 
 /** Gives back a reserved quantity. @returns false if the row does not hold that much reserved. */
 export async function unreserve(db: Db, k: StockKey, quantity: number): Promise<boolean> {
-  const n = await execute(db, `UPDATE ${T.stock} SET reserved = reserved - ? WHERE ${KEY} AND reserved >= ?`, [
-    quantity,
-    ...keyOf(k),
-    quantity,
-  ]);
+  const n = await execute(
+    db,
+    `UPDATE ${T.stock} SET reserved = reserved - ? WHERE ${KEY} AND reserved >= ?`,
+    [quantity, ...keyOf(k), quantity],
+  );
   return n === 1;
 }
 
@@ -58,7 +58,12 @@ export async function ship(db: Db, k: StockKey, quantity: number): Promise<numbe
  * Adds goods at `unitCost` and recomputes the moving average in the same statement (creating the row on
  * first receipt). Used for receipts and transfer_in. @returns the new on_hand and average cost.
  */
-export async function receive(db: Db, k: StockKey, quantity: number, unitCost: number): Promise<{ onHand: number; averageCost: number }> {
+export async function receive(
+  db: Db,
+  k: StockKey,
+  quantity: number,
+  unitCost: number,
+): Promise<{ onHand: number; averageCost: number }> {
   const rows = await query<{ on_hand: string; average_cost: string }>(
     db,
     `INSERT INTO ${T.stock} AS s (tenant_id, product_id, warehouse_id, on_hand, reserved, average_cost)
@@ -142,7 +147,13 @@ export async function listStock(
     bindings.push(after.productId, after.warehouseId);
   }
   bindings.push(limit);
-  const rows = await query<{ product_id: string; warehouse_id: string; on_hand: string; reserved: string; average_cost: string }>(
+  const rows = await query<{
+    product_id: string;
+    warehouse_id: string;
+    on_hand: string;
+    reserved: string;
+    average_cost: string;
+  }>(
     db,
     `SELECT product_id, warehouse_id, on_hand, reserved, average_cost FROM ${T.stock}
       WHERE ${where.join(' AND ')} ORDER BY product_id, warehouse_id LIMIT ?`,

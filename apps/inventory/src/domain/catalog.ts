@@ -12,8 +12,17 @@ import { readCursor, toPage, type Page } from './paging';
 export const DEFAULT_UNIT = 'unit';
 
 /** @throws AppError CONFLICT when the tenant already has this code. */
-export async function createWarehouse(trx: Knex.Transaction, ctx: TenantContext, input: WarehouseCreate): Promise<Warehouse> {
-  const row = await catalog.insertWarehouse(trx, { tenantId: ctx.tenantId, code: input.code, name: input.name, createdBy: actorOf(ctx) });
+export async function createWarehouse(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  input: WarehouseCreate,
+): Promise<Warehouse> {
+  const row = await catalog.insertWarehouse(trx, {
+    tenantId: ctx.tenantId,
+    code: input.code,
+    name: input.name,
+    createdBy: actorOf(ctx),
+  });
   if (!row) throw errors.conflict(`A warehouse with code "${input.code}" already exists.`);
   await audit(trx, ctx, 'warehouse.create', 'warehouse', row.id, { code: row.code, name: row.name });
   return row;
@@ -27,14 +36,22 @@ export async function getWarehouse(db: Db, ctx: TenantContext, id: string): Prom
 }
 
 /** Warehouses by code. @throws AppError VALIDATION_ERROR for a foreign cursor. */
-export async function listWarehouses(db: Db, ctx: TenantContext, q: { limit: number; cursor?: string | undefined }): Promise<Page<Warehouse>> {
+export async function listWarehouses(
+  db: Db,
+  ctx: TenantContext,
+  q: { limit: number; cursor?: string | undefined },
+): Promise<Page<Warehouse>> {
   const after = readCursor(q.cursor, ['code']);
   const rows = await catalog.listWarehouses(db, ctx.tenantId, q.limit + 1, after?.code);
   return toPage(rows, q.limit, (w) => ({ code: w.code }));
 }
 
 /** @throws AppError CONFLICT when the tenant already has this sku. */
-export async function createProduct(trx: Knex.Transaction, ctx: TenantContext, input: ProductCreate): Promise<Product> {
+export async function createProduct(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  input: ProductCreate,
+): Promise<Product> {
   const row = await catalog.insertProduct(trx, {
     tenantId: ctx.tenantId,
     sku: input.sku,
@@ -43,7 +60,11 @@ export async function createProduct(trx: Knex.Transaction, ctx: TenantContext, i
     createdBy: actorOf(ctx),
   });
   if (!row) throw errors.conflict(`A product with sku "${input.sku}" already exists.`);
-  await audit(trx, ctx, 'product.create', 'product', row.id, { sku: row.sku, name: row.name, unit: row.unit });
+  await audit(trx, ctx, 'product.create', 'product', row.id, {
+    sku: row.sku,
+    name: row.name,
+    unit: row.unit,
+  });
   return row;
 }
 
@@ -55,7 +76,11 @@ export async function getProduct(db: Db, ctx: TenantContext, id: string): Promis
 }
 
 /** Products by sku. @throws AppError VALIDATION_ERROR for a foreign cursor. */
-export async function listProducts(db: Db, ctx: TenantContext, q: { limit: number; cursor?: string | undefined }): Promise<Page<Product>> {
+export async function listProducts(
+  db: Db,
+  ctx: TenantContext,
+  q: { limit: number; cursor?: string | undefined },
+): Promise<Page<Product>> {
   const after = readCursor(q.cursor, ['sku']);
   const rows = await catalog.listProducts(db, ctx.tenantId, q.limit + 1, after?.sku);
   return toPage(rows, q.limit, (p) => ({ sku: p.sku }));

@@ -14,7 +14,11 @@ export const STOCK_MOVEMENT_TOPIC = 'inventory.stock_movement';
  * Appends ledger rows and, in the same transaction, one outbox event per movement (event id = movement id)
  * in the agreed cross-service format. @returns each movement id with its timestamp.
  */
-export async function recordMovements(trx: Knex.Transaction, ctx: TenantContext, movements: readonly NewMovement[]): Promise<Map<string, string>> {
+export async function recordMovements(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  movements: readonly NewMovement[],
+): Promise<Map<string, string>> {
   const createdAt = await insertMovements(trx, ctx.tenantId, movements);
   await writeOutbox(
     trx,
@@ -50,6 +54,14 @@ export async function audit(
   changes: Record<string, unknown>,
 ): Promise<void> {
   await writeAudit(trx, SCHEMA, [
-    { tenantId: ctx.tenantId, actorId: actorOf(ctx), action, entityType, entityId, requestId: ctx.requestId || null, changes },
+    {
+      tenantId: ctx.tenantId,
+      actorId: actorOf(ctx),
+      action,
+      entityType,
+      entityId,
+      requestId: ctx.requestId || null,
+      changes,
+    },
   ]);
 }

@@ -32,7 +32,9 @@ export async function requireReferences(
 /** ABAC as a predicate: `canChangeWarehouse` with ids compared case-insensitively. */
 export function mayChangeWarehouse(ctx: TenantContext, warehouseId: string): boolean {
   const allowed = ctx.attributes.warehouse_ids;
-  const normalized: TenantContext = allowed ? { ...ctx, attributes: { ...ctx.attributes, warehouse_ids: allowed.map(normalizeId) } } : ctx;
+  const normalized: TenantContext = allowed
+    ? { ...ctx, attributes: { ...ctx.attributes, warehouse_ids: allowed.map(normalizeId) } }
+    : ctx;
   return canChangeWarehouse(normalized, normalizeId(warehouseId));
 }
 
@@ -43,14 +45,20 @@ export function mayChangeWarehouse(ctx: TenantContext, warehouseId: string): boo
 export function requireWarehouseAccess(ctx: TenantContext, warehouseIds: readonly string[]): void {
   for (const id of warehouseIds) {
     if (!mayChangeWarehouse(ctx, id)) {
-      throw new AppError('FORBIDDEN', 'You may not change stock in this warehouse.', { extra: { warehouse_id: normalizeId(id) } });
+      throw new AppError('FORBIDDEN', 'You may not change stock in this warehouse.', {
+        extra: { warehouse_id: normalizeId(id) },
+      });
     }
   }
 }
 
 /** 409 `insufficient-stock` naming the product and warehouse. */
 export function insufficientStock(productId: string, warehouseId: string): AppError {
-  return new AppError('INSUFFICIENT_STOCK', `Not enough available stock of product ${productId} in warehouse ${warehouseId}.`, {
-    extra: { product_id: productId, warehouse_id: warehouseId },
-  });
+  return new AppError(
+    'INSUFFICIENT_STOCK',
+    `Not enough available stock of product ${productId} in warehouse ${warehouseId}.`,
+    {
+      extra: { product_id: productId, warehouse_id: warehouseId },
+    },
+  );
 }

@@ -21,7 +21,9 @@ export function mergeLines(lines: readonly QuantityLine[]): QuantityLine[] {
     const id = normalizeId(l.product_id);
     totals.set(id, (totals.get(id) ?? 0) + l.quantity);
   }
-  return [...totals.entries()].map(([product_id, quantity]) => ({ product_id, quantity })).sort((a, b) => compareIds(a.product_id, b.product_id));
+  return [...totals.entries()]
+    .map(([product_id, quantity]) => ({ product_id, quantity }))
+    .sort((a, b) => compareIds(a.product_id, b.product_id));
 }
 
 /** Distinct lower-case ids. */

@@ -7,7 +7,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (v: string): boolean => UUID.test(v);
 
 /** True for an ISO timestamp string. */
-export const isTimestamp = (v: string): boolean => /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v));
+export const isTimestamp = (v: string): boolean =>
+  /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v));
 
 /** A page as the contract lists it. */
 export interface Page<T> {
@@ -27,7 +28,10 @@ export function readCursor<K extends string>(
   if (cursor === undefined) return undefined;
   const value = decodeCursor(cursor);
   if (!value || fields.some((f) => typeof value[f] !== 'string') || !valid(value as Record<K, string>)) {
-    throw errors.validation([{ path: 'cursor', message: 'is not a valid cursor' }], 'The request query is invalid.');
+    throw errors.validation(
+      [{ path: 'cursor', message: 'is not a valid cursor' }],
+      'The request query is invalid.',
+    );
   }
   return value as Record<K, string>;
 }

@@ -9,12 +9,21 @@ import { SCHEMA } from '../data/schema';
 import type { Db } from '../data/sql';
 import * as stock from '../data/stock';
 import { audit, recordMovements } from './events';
-import { actorOf, insufficientStock, mayChangeWarehouse, requireReferences, requireWarehouseAccess } from './guards';
+import {
+  actorOf,
+  insufficientStock,
+  mayChangeWarehouse,
+  requireReferences,
+  requireWarehouseAccess,
+} from './guards';
 import { mergeLines, normalizeId } from './lines';
 
 /** 404 for an unknown warehouse or product, then 403 when the user may not change that warehouse. */
 export async function checkReserve(db: Db, ctx: TenantContext, input: ReservationCreate): Promise<void> {
-  await requireReferences(db, ctx, { warehouseIds: [input.warehouse_id], productIds: input.lines.map((l) => l.product_id) });
+  await requireReferences(db, ctx, {
+    warehouseIds: [input.warehouse_id],
+    productIds: input.lines.map((l) => l.product_id),
+  });
   requireWarehouseAccess(ctx, [input.warehouse_id]);
 }
 
@@ -61,13 +70,32 @@ export async function reserve(
     if (!result.productExists) throw errors.notFound('product');
     throw insufficientStock(line.product_id, warehouseId);
   }
-  if (!options.referencesChecked) await requireReferences(trx, ctx, { warehouseIds: [warehouseId], productIds: lines.map((l) => l.product_id) });
+  if (!options.referencesChecked)
+    await requireReferences(trx, ctx, {
+      warehouseIds: [warehouseId],
+      productIds: lines.map((l) => l.product_id),
+    });
   // The documents are written first and the stock rows last, so a hot row stays locked only from its UPDATE
   // to COMMIT; when a line is short the whole transaction rolls back, documents included.
-  const row = await reservations.insertReservation(trx, { tenantId: ctx.tenantId, id, warehouseId, ttlSeconds, createdBy: actorOf(ctx), lines });
-  await audit(trx, ctx, 'reservation.create', 'reservation', row.id, { warehouse_id: warehouseId, lines, expires_at: row.expires_at });
+  const row = await reservations.insertReservation(trx, {
+    tenantId: ctx.tenantId,
+    id,
+    warehouseId,
+    ttlSeconds,
+    createdBy: actorOf(ctx),
+    lines,
+  });
+  await audit(trx, ctx, 'reservation.create', 'reservation', row.id, {
+    warehouse_id: warehouseId,
+    lines,
+    expires_at: row.expires_at,
+  });
   for (const line of lines) {
-    const ok = await stock.reserve(trx, { tenantId: ctx.tenantId, productId: line.product_id, warehouseId }, line.quantity);
+    const ok = await stock.reserve(
+      trx,
+      { tenantId: ctx.tenantId, productId: line.product_id, warehouseId },
+      line.quantity,
+    );
     if (!ok) throw insufficientStock(line.product_id, warehouseId);
   }
   return row;
@@ -89,7 +117,9 @@ export async function checkClose(db: Db, ctx: TenantContext, id: string): Promis
 
 async function notActive(db: Db, ctx: TenantContext, id: string, verb: string): Promise<AppError> {
   const current = await reservations.findReservation(db, ctx.tenantId, id);
-  return errors.conflict(`Only an active reservation can be ${verb}; this one is ${current?.status ?? 'gone'}.`);
+  return errors.conflict(
+    `Only an active reservation can be ${verb}; this one is ${current?.status ?? 'gone'}.`,
+  );
 }
 
 /**
@@ -97,14 +127,23 @@ async function notActive(db: Db, ctx: TenantContext, id: string, verb: string): 
  * force; on_hand and reserved both drop).
  * @throws AppError CONFLICT when it is not active (committed, released, or past `expires_at`)
  */
-export async function commitReservation(trx: Knex.Transaction, ctx: TenantContext, id: string): Promise<Reservation> {
+export async function commitReservation(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  id: string,
+): Promise<Reservation> {
   const closed = await reservations.closeActive(trx, ctx.tenantId, id, 'committed');
   if (!closed) throw await notActive(trx, ctx, id, 'committed');
   const { row } = closed;
   const movements = [];
   for (const line of row.lines) {
-    const averageCost = await stock.ship(trx, { tenantId: ctx.tenantId, productId: line.product_id, warehouseId: row.warehouse_id }, line.quantity);
-    if (averageCost === undefined) throw new Error(`reservation ${id}: reserved quantity missing for product ${line.product_id}`);
+    const averageCost = await stock.ship(
+      trx,
+      { tenantId: ctx.tenantId, productId: line.product_id, warehouseId: row.warehouse_id },
+      line.quantity,
+    );
+    if (averageCost === undefined)
+      throw new Error(`reservation ${id}: reserved quantity missing for product ${line.product_id}`);
     movements.push({
       id: randomUUID(),
       type: 'shipment' as const,
@@ -118,7 +157,9 @@ export async function commitReservation(trx: Knex.Transaction, ctx: TenantContex
     });
   }
   await recordMovements(trx, ctx, movements);
-  await audit(trx, ctx, 'reservation.commit', 'reservation', id, { status: { from: 'active', to: 'committed' } });
+  await audit(trx, ctx, 'reservation.commit', 'reservation', id, {
+    status: { from: 'active', to: 'committed' },
+  });
   return row;
 }
 
@@ -126,15 +167,25 @@ export async function commitReservation(trx: Knex.Transaction, ctx: TenantContex
  * Releases an active reservation: its quantities become available again.
  * @throws AppError CONFLICT when it is not active
  */
-export async function releaseReservation(trx: Knex.Transaction, ctx: TenantContext, id: string): Promise<Reservation> {
+export async function releaseReservation(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  id: string,
+): Promise<Reservation> {
   const closed = await reservations.closeActive(trx, ctx.tenantId, id, 'released');
   if (!closed) throw await notActive(trx, ctx, id, 'released');
   const { row } = closed;
   for (const line of row.lines) {
-    const ok = await stock.unreserve(trx, { tenantId: ctx.tenantId, productId: line.product_id, warehouseId: row.warehouse_id }, line.quantity);
+    const ok = await stock.unreserve(
+      trx,
+      { tenantId: ctx.tenantId, productId: line.product_id, warehouseId: row.warehouse_id },
+      line.quantity,
+    );
     if (!ok) throw new Error(`reservation ${id}: reserved quantity missing for product ${line.product_id}`);
   }
-  await audit(trx, ctx, 'reservation.release', 'reservation', id, { status: { from: 'active', to: 'released' } });
+  await audit(trx, ctx, 'reservation.release', 'reservation', id, {
+    status: { from: 'active', to: 'released' },
+  });
   return row;
 }
 
@@ -147,7 +198,11 @@ export const EXPIRY_BATCH = 500;
  * @param maxBatches bound on the work of one call; the next call continues.
  * @returns how many reservations this call expired.
  */
-export async function expireDue(systemKnex: Knex, requestId: string | null, maxBatches = 20): Promise<number> {
+export async function expireDue(
+  systemKnex: Knex,
+  requestId: string | null,
+  maxBatches = 20,
+): Promise<number> {
   let total = 0;
   for (let i = 0; i < maxBatches; i++) {
     const n = await systemKnex.transaction(async (trx) => {

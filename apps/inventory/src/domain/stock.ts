@@ -26,7 +26,10 @@ import { isTimestamp, isUuid, readCursor, toPage, type Page } from './paging';
 
 /** 404 for unknown warehouse/products, then 403 when the user may not change that warehouse. */
 export async function checkReceipt(db: Db, ctx: TenantContext, input: ReceiptCreate): Promise<void> {
-  await requireReferences(db, ctx, { warehouseIds: [input.warehouse_id], productIds: input.lines.map((l) => l.product_id) });
+  await requireReferences(db, ctx, {
+    warehouseIds: [input.warehouse_id],
+    productIds: input.lines.map((l) => l.product_id),
+  });
   requireWarehouseAccess(ctx, [input.warehouse_id]);
 }
 
@@ -34,11 +37,21 @@ export async function checkReceipt(db: Db, ctx: TenantContext, input: ReceiptCre
  * Receives goods: one `receipt` movement per line, each updating on_hand and the moving-average cost in the
  * same SQL statement. Lines are applied in product id order (stable for repeated products).
  */
-export async function receive(trx: Knex.Transaction, ctx: TenantContext, input: ReceiptCreate): Promise<Receipt> {
+export async function receive(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  input: ReceiptCreate,
+): Promise<Receipt> {
   const id = randomUUID();
   const warehouseId = normalizeId(input.warehouse_id);
   const reference = input.reference ?? null;
-  const createdAt = await insertReceipt(trx, { tenantId: ctx.tenantId, id, warehouseId, reference, createdBy: actorOf(ctx) });
+  const createdAt = await insertReceipt(trx, {
+    tenantId: ctx.tenantId,
+    id,
+    warehouseId,
+    reference,
+    createdBy: actorOf(ctx),
+  });
   const lines = input.lines.map((l, index) => ({
     index,
     product_id: normalizeId(l.product_id),
@@ -48,7 +61,12 @@ export async function receive(trx: Knex.Transaction, ctx: TenantContext, input: 
   }));
   const ordered = [...lines].sort((a, b) => compareIds(a.product_id, b.product_id) || a.index - b.index);
   for (const l of ordered) {
-    await stock.receive(trx, { tenantId: ctx.tenantId, productId: l.product_id, warehouseId }, l.quantity, l.unit_cost);
+    await stock.receive(
+      trx,
+      { tenantId: ctx.tenantId, productId: l.product_id, warehouseId },
+      l.quantity,
+      l.unit_cost,
+    );
   }
   await recordMovements(
     trx,
@@ -69,10 +87,19 @@ export async function receive(trx: Knex.Transaction, ctx: TenantContext, input: 
     id,
     warehouse_id: warehouseId,
     reference,
-    lines: lines.map((l) => ({ product_id: l.product_id, quantity: l.quantity, unit_cost: l.unit_cost, movement_id: l.movement_id })),
+    lines: lines.map((l) => ({
+      product_id: l.product_id,
+      quantity: l.quantity,
+      unit_cost: l.unit_cost,
+      movement_id: l.movement_id,
+    })),
     created_at: createdAt,
   };
-  await audit(trx, ctx, 'receipt.create', 'receipt', id, { warehouse_id: warehouseId, reference, lines: result.lines });
+  await audit(trx, ctx, 'receipt.create', 'receipt', id, {
+    warehouse_id: warehouseId,
+    reference,
+    lines: result.lines,
+  });
   return result;
 }
 
@@ -88,11 +115,20 @@ export async function checkAdjustment(db: Db, ctx: TenantContext, input: Adjustm
  * unreserved goods.
  * @throws AppError INSUFFICIENT_STOCK
  */
-export async function adjust(trx: Knex.Transaction, ctx: TenantContext, input: AdjustmentCreate): Promise<Adjustment> {
+export async function adjust(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  input: AdjustmentCreate,
+): Promise<Adjustment> {
   const id = randomUUID();
-  const key = { tenantId: ctx.tenantId, productId: normalizeId(input.product_id), warehouseId: normalizeId(input.warehouse_id) };
+  const key = {
+    tenantId: ctx.tenantId,
+    productId: normalizeId(input.product_id),
+    warehouseId: normalizeId(input.warehouse_id),
+  };
   const delta = input.quantity_delta;
-  const averageCost = delta > 0 ? await stock.addOnHand(trx, key, delta) : await stock.takeAvailable(trx, key, -delta);
+  const averageCost =
+    delta > 0 ? await stock.addOnHand(trx, key, delta) : await stock.takeAvailable(trx, key, -delta);
   if (averageCost === undefined) throw insufficientStock(key.productId, key.warehouseId);
   const createdAt = await insertAdjustment(trx, {
     tenantId: ctx.tenantId,
@@ -153,7 +189,11 @@ export async function checkTransfer(db: Db, ctx: TenantContext, input: TransferC
  * decremented, so opposite transfers racing each other cannot deadlock.
  * @throws AppError INSUFFICIENT_STOCK (nothing changes)
  */
-export async function transfer(trx: Knex.Transaction, ctx: TenantContext, input: TransferCreate): Promise<Transfer> {
+export async function transfer(
+  trx: Knex.Transaction,
+  ctx: TenantContext,
+  input: TransferCreate,
+): Promise<Transfer> {
   const id = randomUUID();
   const from = normalizeId(input.from_warehouse_id);
   const to = normalizeId(input.to_warehouse_id);
@@ -167,14 +207,51 @@ export async function transfer(trx: Knex.Transaction, ctx: TenantContext, input:
     const averageCost = await stock.takeAvailable(trx, src, line.quantity);
     if (averageCost === undefined) throw insufficientStock(line.product_id, from);
     await stock.receive(trx, dst, line.quantity, averageCost);
-    const common = { productId: line.product_id, unitCost: averageCost, reference: reference ?? `transfer:${id}`, documentType: 'transfer' as const, documentId: id };
-    movements.push({ ...common, id: randomUUID(), type: 'transfer_out', warehouseId: from, quantity: -line.quantity });
-    movements.push({ ...common, id: randomUUID(), type: 'transfer_in', warehouseId: to, quantity: line.quantity });
+    const common = {
+      productId: line.product_id,
+      unitCost: averageCost,
+      reference: reference ?? `transfer:${id}`,
+      documentType: 'transfer' as const,
+      documentId: id,
+    };
+    movements.push({
+      ...common,
+      id: randomUUID(),
+      type: 'transfer_out',
+      warehouseId: from,
+      quantity: -line.quantity,
+    });
+    movements.push({
+      ...common,
+      id: randomUUID(),
+      type: 'transfer_in',
+      warehouseId: to,
+      quantity: line.quantity,
+    });
   }
-  const createdAt = await insertTransfer(trx, { tenantId: ctx.tenantId, id, fromWarehouseId: from, toWarehouseId: to, reference, createdBy: actorOf(ctx) });
+  const createdAt = await insertTransfer(trx, {
+    tenantId: ctx.tenantId,
+    id,
+    fromWarehouseId: from,
+    toWarehouseId: to,
+    reference,
+    createdBy: actorOf(ctx),
+  });
   await recordMovements(trx, ctx, movements);
-  const result: Transfer = { id, from_warehouse_id: from, to_warehouse_id: to, reference, lines, created_at: createdAt };
-  await audit(trx, ctx, 'transfer.create', 'transfer', id, { from_warehouse_id: from, to_warehouse_id: to, reference, lines });
+  const result: Transfer = {
+    id,
+    from_warehouse_id: from,
+    to_warehouse_id: to,
+    reference,
+    lines,
+    created_at: createdAt,
+  };
+  await audit(trx, ctx, 'transfer.create', 'transfer', id, {
+    from_warehouse_id: from,
+    to_warehouse_id: to,
+    reference,
+    lines,
+  });
   return result;
 }
 
@@ -201,7 +278,11 @@ export async function listStock(db: Db, ctx: TenantContext, q: StockQuery): Prom
 }
 
 /** The ledger, newest first. Unknown filter ids are a 404. */
-export async function listMovements(db: Db, ctx: TenantContext, q: MovementQuery): Promise<Page<StockMovement>> {
+export async function listMovements(
+  db: Db,
+  ctx: TenantContext,
+  q: MovementQuery,
+): Promise<Page<StockMovement>> {
   await requireReferences(db, ctx, {
     warehouseIds: q.warehouse_id ? [q.warehouse_id] : [],
     productIds: q.product_id ? [q.product_id] : [],

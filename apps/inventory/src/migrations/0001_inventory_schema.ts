@@ -55,7 +55,9 @@ export async function up(knex: Knex): Promise<void> {
       FOREIGN KEY (tenant_id, product_id) REFERENCES ${S}.products (tenant_id, id),
       FOREIGN KEY (tenant_id, warehouse_id) REFERENCES ${S}.warehouses (tenant_id, id)
     )`);
-  await knex.raw(`CREATE INDEX IF NOT EXISTS stock_levels_by_warehouse ON ${S}.stock_levels (tenant_id, warehouse_id, product_id)`);
+  await knex.raw(
+    `CREATE INDEX IF NOT EXISTS stock_levels_by_warehouse ON ${S}.stock_levels (tenant_id, warehouse_id, product_id)`,
+  );
 
   await knex.raw(`
     CREATE TABLE IF NOT EXISTS ${S}.reservations (
@@ -72,7 +74,9 @@ export async function up(knex: Knex): Promise<void> {
       CONSTRAINT reservations_closed_iff_not_active CHECK ((status = 'active') = (closed_at IS NULL))
     )`);
   // Cross-tenant on purpose: the expiry sweep (system role) scans due reservations of every tenant.
-  await knex.raw(`CREATE INDEX IF NOT EXISTS reservations_due ON ${S}.reservations (expires_at) WHERE status = 'active'`);
+  await knex.raw(
+    `CREATE INDEX IF NOT EXISTS reservations_due ON ${S}.reservations (expires_at) WHERE status = 'active'`,
+  );
   await knex.raw(`
     CREATE TABLE IF NOT EXISTS ${S}.reservation_lines (
       tenant_id uuid NOT NULL,
@@ -143,7 +147,9 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(
     `CREATE INDEX IF NOT EXISTS stock_movements_by_warehouse ON ${S}.stock_movements (tenant_id, warehouse_id, created_at DESC, id DESC)`,
   );
-  await knex.raw(`CREATE INDEX IF NOT EXISTS stock_movements_by_time ON ${S}.stock_movements (tenant_id, created_at DESC, id DESC)`);
+  await knex.raw(
+    `CREATE INDEX IF NOT EXISTS stock_movements_by_time ON ${S}.stock_movements (tenant_id, created_at DESC, id DESC)`,
+  );
   await knex.raw(`
     CREATE OR REPLACE FUNCTION ${S}.stock_movements_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN RAISE EXCEPTION 'stock movements are append-only'; END $$`);
@@ -152,12 +158,30 @@ export async function up(knex: Knex): Promise<void> {
     `CREATE TRIGGER stock_movements_append_only BEFORE UPDATE OR DELETE ON ${S}.stock_movements FOR EACH ROW EXECUTE FUNCTION ${S}.stock_movements_append_only()`,
   );
 
-  for (const table of ['warehouses', 'products', 'stock_levels', 'reservations', 'reservation_lines', 'receipts', 'adjustments', 'transfers', 'stock_movements']) {
+  for (const table of [
+    'warehouses',
+    'products',
+    'stock_levels',
+    'reservations',
+    'reservation_lines',
+    'receipts',
+    'adjustments',
+    'transfers',
+    'stock_movements',
+  ]) {
     await enableTenantRls(knex, `${S}.${table}`);
   }
 
-  await createIdempotencyTable(knex, S, { appRole: APP_ROLE, systemRole: SYSTEM_ROLE, enableRls: enableTenantRls });
-  await createOutboxTable(knex, S, { appRole: APP_ROLE, systemRole: SYSTEM_ROLE, enableRls: enableTenantRls });
+  await createIdempotencyTable(knex, S, {
+    appRole: APP_ROLE,
+    systemRole: SYSTEM_ROLE,
+    enableRls: enableTenantRls,
+  });
+  await createOutboxTable(knex, S, {
+    appRole: APP_ROLE,
+    systemRole: SYSTEM_ROLE,
+    enableRls: enableTenantRls,
+  });
   await createAuditTable(knex, S, { appRole: APP_ROLE, enableRls: enableTenantRls });
 
   // Request traffic: insert documents, move quantities; nothing is ever deleted, and only the columns that
@@ -169,7 +193,9 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`GRANT UPDATE (status, closed_at) ON ${S}.reservations TO ${APP_ROLE}`);
 
   // Expiry sweep (cross-tenant): find due reservations, expire them, give their quantities back, audit it.
-  await knex.raw(`GRANT SELECT ON ${S}.reservations, ${S}.reservation_lines, ${S}.stock_levels TO ${SYSTEM_ROLE}`);
+  await knex.raw(
+    `GRANT SELECT ON ${S}.reservations, ${S}.reservation_lines, ${S}.stock_levels TO ${SYSTEM_ROLE}`,
+  );
   await knex.raw(`GRANT UPDATE (status, closed_at) ON ${S}.reservations TO ${SYSTEM_ROLE}`);
   await knex.raw(`GRANT UPDATE (reserved) ON ${S}.stock_levels TO ${SYSTEM_ROLE}`);
   await knex.raw(`GRANT INSERT ON ${S}.audit_events TO ${SYSTEM_ROLE}`);

@@ -7,7 +7,14 @@ import { SCHEMA } from '../data/schema';
 import { respondRead, type RouteDb } from './respond';
 
 /** Entity types inventory audits (the gateway routes `GET /v1/audit-events?entity_type=` by these). */
-export const INVENTORY_ENTITY_TYPES = ['warehouse', 'product', 'receipt', 'reservation', 'adjustment', 'transfer'] as const;
+export const INVENTORY_ENTITY_TYPES = [
+  'warehouse',
+  'product',
+  'receipt',
+  'reservation',
+  'adjustment',
+  'transfer',
+] as const;
 
 /** `GET /v1/audit-events` (`audit:read`, query schema from the shared route table): this service's audit trail, newest first. */
 export function auditRouter(db: RouteDb): Router {

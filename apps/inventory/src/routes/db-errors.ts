@@ -21,16 +21,24 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EN
  */
 export function toAppError(err: unknown): AppError | undefined {
   if (isAppError(err) || typeof err !== 'object' || err === null) return undefined;
-  const { code, name, constraint, message } = err as { code?: unknown; name?: unknown; constraint?: unknown; message?: unknown };
+  const { code, name, constraint, message } = err as {
+    code?: unknown;
+    name?: unknown;
+    constraint?: unknown;
+    message?: unknown;
+  };
   if (name === 'KnexTimeoutError') return errors.unavailable('The database is busy; retry later.', err);
   if (typeof code === 'string') {
-    if (RETRYABLE.has(code) || code.startsWith('08') || NETWORK.has(code)) return errors.unavailable(undefined, err);
+    if (RETRYABLE.has(code) || code.startsWith('08') || NETWORK.has(code))
+      return errors.unavailable(undefined, err);
     if (code === '23514' && typeof constraint === 'string' && constraint.startsWith('stock_')) {
       return new AppError('INSUFFICIENT_STOCK', 'Not enough available stock.', { cause: err });
     }
-    if (code === '23505') return new AppError('CONFLICT', 'A resource with this key already exists.', { cause: err });
+    if (code === '23505')
+      return new AppError('CONFLICT', 'A resource with this key already exists.', { cause: err });
   }
-  if (typeof message === 'string' && /Connection terminated|connect ECONNREFUSED/.test(message)) return errors.unavailable(undefined, err);
+  if (typeof message === 'string' && /Connection terminated|connect ECONNREFUSED/.test(message))
+    return errors.unavailable(undefined, err);
   return undefined;
 }
 

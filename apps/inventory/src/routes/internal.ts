@@ -10,7 +10,10 @@ import { expireDue } from '../domain/reservations';
  */
 export function internalRouter(systemDb: Knex, metrics: Metrics): Router {
   const router = express.Router();
-  const expiredTotal = metrics.counter('inventory_reservations_expired_total', 'Reservations expired by the sweep');
+  const expiredTotal = metrics.counter(
+    'inventory_reservations_expired_total',
+    'Reservations expired by the sweep',
+  );
   router.post('/internal/reservations/expire-due', async (_req, res) => {
     const ctx = requireContext();
     const expired = await expireDue(systemDb, ctx.requestId || null);

@@ -24,15 +24,27 @@ import { respondMutation, respondRead, type RouteDb } from './respond';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 
-const idOf = (req: Request, what: string): string => parseParamsOrNotFound(idParams, req.params, what).id.toLowerCase();
+const idOf = (req: Request, what: string): string =>
+  parseParamsOrNotFound(idParams, req.params, what).id.toLowerCase();
 
 /** Handlers keyed by `method path` of the contract's route table. */
 function handlers(db: RouteDb, metrics: Metrics): Record<string, Handler> {
-  const reservationsTotal = metrics.counter('inventory_reservations_total', 'Reservation attempts by outcome', ['outcome'] as const);
+  const reservationsTotal = metrics.counter(
+    'inventory_reservations_total',
+    'Reservation attempts by outcome',
+    ['outcome'] as const,
+  );
   return {
     'post /v1/warehouses': (req, res) => {
       const input = parseOrThrow(warehouseCreate, req.body);
-      return respondMutation(db, req, res, 201, () => Promise.resolve(), (trx, ctx) => catalog.createWarehouse(trx, ctx, input));
+      return respondMutation(
+        db,
+        req,
+        res,
+        201,
+        () => Promise.resolve(),
+        (trx, ctx) => catalog.createWarehouse(trx, ctx, input),
+      );
     },
     'get /v1/warehouses': (req, res) => {
       const q = parseOrThrow(listQuery, req.query, 'query');
@@ -44,7 +56,14 @@ function handlers(db: RouteDb, metrics: Metrics): Record<string, Handler> {
     },
     'post /v1/products': (req, res) => {
       const input = parseOrThrow(productCreate, req.body);
-      return respondMutation(db, req, res, 201, () => Promise.resolve(), (trx, ctx) => catalog.createProduct(trx, ctx, input));
+      return respondMutation(
+        db,
+        req,
+        res,
+        201,
+        () => Promise.resolve(),
+        (trx, ctx) => catalog.createProduct(trx, ctx, input),
+      );
     },
     'get /v1/products': (req, res) => {
       const q = parseOrThrow(listQuery, req.query, 'query');
@@ -78,12 +97,20 @@ function handlers(db: RouteDb, metrics: Metrics): Record<string, Handler> {
           req,
           res,
           201,
-          (trx, ctx) => (reservations.canFoldChecks(ctx, input, idempotent) ? Promise.resolve() : reservations.checkReserve(trx, ctx, input)),
-          (trx, ctx) => reservations.reserve(trx, ctx, input, { referencesChecked: !reservations.canFoldChecks(ctx, input, idempotent) }),
+          (trx, ctx) =>
+            reservations.canFoldChecks(ctx, input, idempotent)
+              ? Promise.resolve()
+              : reservations.checkReserve(trx, ctx, input),
+          (trx, ctx) =>
+            reservations.reserve(trx, ctx, input, {
+              referencesChecked: !reservations.canFoldChecks(ctx, input, idempotent),
+            }),
         );
         reservationsTotal.inc({ outcome: 'reserved' });
       } catch (err) {
-        reservationsTotal.inc({ outcome: isAppError(err) && err.code === 'INSUFFICIENT_STOCK' ? 'insufficient_stock' : 'failed' });
+        reservationsTotal.inc({
+          outcome: isAppError(err) && err.code === 'INSUFFICIENT_STOCK' ? 'insufficient_stock' : 'failed',
+        });
         throw err;
       }
     },
@@ -146,7 +173,9 @@ function handlers(db: RouteDb, metrics: Metrics): Record<string, Handler> {
 function accessGuard(spec: RouteSpec): RequestHandler[] {
   if (spec.access === 'authenticated') return [];
   if (spec.access === 'public' || spec.access === 'platform_admin') {
-    throw new Error(`inventory does not serve ${spec.access} route ${spec.method.toUpperCase()} ${spec.path}`);
+    throw new Error(
+      `inventory does not serve ${spec.access} route ${spec.method.toUpperCase()} ${spec.path}`,
+    );
   }
   return [requirePermission(spec.access)];
 }

@@ -38,7 +38,13 @@ export async function respondMutation<T>(
       await check(trx, ctx);
       return withIdempotency(
         trx,
-        { key, tenantId: ctx.tenantId, method: req.method, path: pathOf(req), body: (req.body as unknown) ?? null },
+        {
+          key,
+          tenantId: ctx.tenantId,
+          method: req.method,
+          path: pathOf(req),
+          body: (req.body as unknown) ?? null,
+        },
         { table: T.idempotencyKeys },
         async () => ({ status, body: await apply(trx, ctx) }),
       );
@@ -51,8 +57,14 @@ export async function respondMutation<T>(
 }
 
 /** Runs a plain read in a read-only tenant transaction on the reader chosen for this identity. */
-export async function respondRead<T>(db: RouteDb, res: Response, read: (trx: Knex.Transaction, ctx: TenantContext) => Promise<T>): Promise<void> {
+export async function respondRead<T>(
+  db: RouteDb,
+  res: Response,
+  read: (trx: Knex.Transaction, ctx: TenantContext) => Promise<T>,
+): Promise<void> {
   const ctx = requireContext();
-  const body = await db.read(ctx, (knex) => withTenantTransaction(knex, (trx) => read(trx, ctx), ctx, { readOnly: true }));
+  const body = await db.read(ctx, (knex) =>
+    withTenantTransaction(knex, (trx) => read(trx, ctx), ctx, { readOnly: true }),
+  );
   res.status(200).json(body);
 }
