@@ -48,6 +48,12 @@ describe('toAppError', () => {
     expect(toAppError({ code: '23505', constraint: 'products_sku_unique' })?.code).toBe('CONFLICT');
     expect(toAppError(new Error('boom'))).toBeUndefined();
   });
+
+  it('answers 503 when a terminated backend makes the rollback fail (connection not queryable)', () => {
+    const err = new Error('Client has encountered a connection error and is not queryable');
+    expect(toAppError(err)?.code).toBe('UNAVAILABLE');
+    expect(toAppError({ code: 'ECONNRESET', message: 'read ECONNRESET' })?.status).toBe(503);
+  });
 });
 
 describe('configSchema', () => {

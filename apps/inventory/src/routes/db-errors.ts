@@ -1,4 +1,5 @@
 import { AppError, errors, isAppError } from '@kv/errors';
+import { isConnectionError } from '@kv/db-router';
 import type { ErrorRequestHandler } from 'express';
 
 const RETRYABLE = new Set([
@@ -11,7 +12,6 @@ const RETRYABLE = new Set([
   '57P03', // cannot_connect_now
   '53300', // too_many_connections
 ]);
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
  * Maps database failures onto contract errors; `undefined` for anything else. Transient ones (pool exhausted,
@@ -21,24 +21,19 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EN
  */
 export function toAppError(err: unknown): AppError | undefined {
   if (isAppError(err) || typeof err !== 'object' || err === null) return undefined;
-  const { code, name, constraint, message } = err as {
-    code?: unknown;
-    name?: unknown;
-    constraint?: unknown;
-    message?: unknown;
-  };
+  const { code, name, constraint } = err as { code?: unknown; name?: unknown; constraint?: unknown };
   if (name === 'KnexTimeoutError') return errors.unavailable('The database is busy; retry later.', err);
+  // Lost connections (including a backend terminated mid-transaction, whose ROLLBACK then fails with
+  // "not queryable"): the transaction did not commit, so 503 is safe to retry.
+  if (isConnectionError(err)) return errors.unavailable(undefined, err);
   if (typeof code === 'string') {
-    if (RETRYABLE.has(code) || code.startsWith('08') || NETWORK.has(code))
-      return errors.unavailable(undefined, err);
+    if (RETRYABLE.has(code)) return errors.unavailable(undefined, err);
     if (code === '23514' && typeof constraint === 'string' && constraint.startsWith('stock_')) {
       return new AppError('INSUFFICIENT_STOCK', 'Not enough available stock.', { cause: err });
     }
     if (code === '23505')
       return new AppError('CONFLICT', 'A resource with this key already exists.', { cause: err });
   }
-  if (typeof message === 'string' && /Connection terminated|connect ECONNREFUSED/.test(message))
-    return errors.unavailable(undefined, err);
   return undefined;
 }
 
