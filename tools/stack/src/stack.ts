@@ -41,6 +41,8 @@ export interface StackOptions {
   appEnv?: Record<string, string>;
   /** Readiness timeout; default 120 s. */
   readyTimeoutMs?: number;
+  /** Database (created if missing) for the stack's schemas; default `kverp` (STACK_DB). The benchmark uses its own. */
+  database?: string;
 }
 
 export interface Stack {
@@ -77,7 +79,7 @@ export async function startStack(config: StackConfig, options: StackOptions = {}
   const adminPassword = config.PLATFORM_ADMIN_PASSWORD ?? randomBytes(9).toString('base64url');
 
   say('starting PostgreSQL and Redis ...');
-  const pg = await startPostgres(config.DATABASE_URL, dataDir, say);
+  const pg = await startPostgres(config.DATABASE_URL, dataDir, say, options.database);
   say(`using ${pg.describe}`);
   const redis = await startRedis(config.REDIS_URL, dataDir, say);
   say(`using ${redis.describe}`);
