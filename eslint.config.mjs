@@ -12,6 +12,7 @@ export default tseslint.config(
       '**/*.js',
       '**/*.cjs',
       '**/*.mjs',
+      '**/*.d.cts',
       'tools/bench/out/**',
     ],
   },
