@@ -1,20 +1,8 @@
 import type { Knex } from 'knex';
-import { decodeCursor, encodeCursor } from '@kv/api-contract';
+import { AUDIT_ENTITY_TYPES, decodeCursor, encodeCursor } from '@kv/api-contract';
 
-/** The contract's audited entity types. */
-export const AUDIT_ENTITY_TYPES = [
-  'tenant',
-  'user',
-  'warehouse',
-  'product',
-  'receipt',
-  'reservation',
-  'adjustment',
-  'transfer',
-  'account',
-  'journal_entry',
-  'period',
-] as const;
+/** The contract's audited entity types (defined once, in @kv/api-contract). */
+export { AUDIT_ENTITY_TYPES };
 export type AuditEntityType = (typeof AUDIT_ENTITY_TYPES)[number];
 
 export interface AuditInput {
