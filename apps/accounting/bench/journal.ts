@@ -368,10 +368,13 @@ async function main(): Promise<void> {
         `instance(s) with ${POOL_MAX} database connections in all (${overSocket ? `Unix socket ${SOCKET_DIR}` : 'TCP'}); ` +
         `pgbench ${POOL_MAX} clients (the pool) and ${PG_CLIENTS} clients`,
     );
-    // Warm-ups (not measured): the service's JIT, and each scenario's balance slot rows (a cold account's first
-    // postings insert slot rows instead of updating them).
-    say('warming up the hot pair (10 s) ...');
-    await httpSlice(url, headers, hotBody, 10);
+    // Warm-ups (not measured): the service's JIT (it keeps getting faster for ~20 s), and each scenario's balance
+    // slot rows (a cold account's first postings insert slot rows instead of updating them).
+    say('warming up (20 s) ...');
+    for (let i = 0; i < 2; i++) {
+      await httpSlice(url, headers, hotBody, 5);
+      await httpSlice(url, headers, wideBody, 5);
+    }
     // A database in service has statistics (autovacuum analyzes within a minute); this one is seconds old.
     await owner.raw(
       'ANALYZE accounting.accounts, accounting.journal_entries, accounting.journal_lines, accounting.account_balances',
@@ -383,11 +386,6 @@ async function main(): Promise<void> {
     );
     results.push(merge('(a) HTTP     hot pair', aHttp));
     results.push(merge(`(a) pgbench  hot pair, ${POOL_MAX} clients`, aPg, POOL_MAX));
-    say('warming up 1,000 accounts (5 s) ...');
-    await httpSlice(url, headers, wideBody, 5);
-    await owner.raw(
-      'ANALYZE accounting.accounts, accounting.journal_entries, accounting.journal_lines, accounting.account_balances',
-    );
     say('(b) 1,000 accounts ...');
     const [bHttp, bPg] = await paired(
       () => httpSlice(url, headers, wideBody, half),

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { ledgerMigration } from './migrations/0001_ledger';
 import { postEntryFunctionMigration } from './migrations/0002_single_statement_posting';
+import { countAccountsByKeyMigration } from './migrations/0003_count_accounts_by_key';
 import { DEFAULT_ROLES, type MigrationRoles } from './migrations/roles';
 
 /** The service's schema; its knex migrations table lives inside it. */
@@ -15,6 +16,7 @@ function migrations(roles: MigrationRoles): NamedMigration[] {
   return [
     { name: '0001_ledger', migration: ledgerMigration(roles) },
     { name: '0002_single_statement_posting', migration: postEntryFunctionMigration(roles) },
+    { name: '0003_count_accounts_by_key', migration: countAccountsByKeyMigration() },
   ];
 }
 

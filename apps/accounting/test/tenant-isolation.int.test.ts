@@ -192,6 +192,27 @@ describe('row-level security in PostgreSQL', () => {
     }
   });
 
+  it("refuses the posting function another tenant than the transaction's, and finds no foreign accounts", async () => {
+    const call = (k: typeof h.appRole, tenant: string, accounts: string[]) =>
+      k.raw<{ rows: unknown[] }>(
+        `SELECT * FROM accounting.post_entry(?::uuid, NULL, gen_random_uuid(), '2026-01-20', NULL, NULL, NULL, NULL,
+                                              ?::uuid[], ARRAY[5, 0]::bigint[], ARRAY[0, 5]::bigint[], '[]'::jsonb)`,
+        [tenant, accounts],
+      );
+    // Inside a transaction scoped to A, posting as B is refused.
+    await expect(
+      asTenant(h.appRole, A, (trx) => call(trx as unknown as typeof h.appRole, B, [ids.cashB, ids.salesB])),
+    ).rejects.toMatchObject({
+      code: '42501',
+    });
+    // On its own (autocommit), posting as B with A's accounts writes nothing: they do not exist for B.
+    const before = (await b.get('/v1/trial-balance')).body.total_debit as number;
+    const cashA = (await a.get(`/v1/accounts/${ids.cashA}`)).body.balance.debit as number;
+    expect((await call(h.appRole, B, [ids.cashA, ids.salesA])).rows).toEqual([]);
+    expect((await b.get('/v1/trial-balance')).body.total_debit).toBe(before);
+    expect((await a.get(`/v1/accounts/${ids.cashA}`)).body.balance.debit).toBe(cashA);
+  });
+
   it('gives the request role no way to bypass row-level security', async () => {
     const r = await h.appRole.raw<{ rows: { rolsuper: boolean; rolbypassrls: boolean; owned: number }[] }>(
       `SELECT rolsuper, rolbypassrls, (SELECT count(*)::int FROM pg_tables WHERE schemaname = 'accounting' AND tableowner = current_user) AS owned
