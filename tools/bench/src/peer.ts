@@ -99,8 +99,10 @@ const RESERVE_ONE_STATEMENT = `
  */
 export async function runDirect(o: DirectOptions): Promise<PhaseStats> {
   const pool = new Pool({ connectionString: o.appUrl, max: o.poolSize });
-  // An idle connection closed by the server (restart, pg_terminate_backend) must not crash the run.
+  // A connection the server ends (restart, pg_terminate_backend) must not crash the run: the query in flight
+  // fails (counted as an error), and the 'error' events of idle and checked-out clients are absorbed.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
   redis.on('error', () => undefined);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { env } from '@kv/config';
@@ -122,8 +123,11 @@ export async function startStack(config: StackConfig, options: StackOptions = {}
   for (const app of ['gateway', 'inventory', 'accounting', 'worker']) {
     const [command, args] = nodeEntry(app, 'migrate-main.js');
     const code = await runOnce({ name: `migrate-${app}`, command, args, env: common }, logDir);
-    if (code !== 0)
-      throw new Error(`migrations of ${app} failed (log: ${path.join(logDir, `migrate-${app}.log`)})`);
+    if (code !== 0) {
+      const log = path.join(logDir, `migrate-${app}.log`);
+      const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '(no log)';
+      throw new Error(`migrations of ${app} failed (log: ${log}):\n${tail}`);
+    }
   }
 
   const supervisor = new Supervisor(logDir, say);
