@@ -1,3 +1,4 @@
+import { isConnectionError } from '@kv/db-router';
 import { AppError, errors, isAppError } from '@kv/errors';
 
 /** SQLSTATEs raised by the ledger's triggers (see migrations/0001_ledger.ts). */
@@ -38,14 +39,6 @@ const UNAVAILABLE_CODES = new Set([
   '40P01',
   '40001',
 ]);
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-]);
 
 /**
  * Maps a PostgreSQL / driver / pool error onto the contract's errors; `undefined` when it is not one we
@@ -83,14 +76,9 @@ export function toAppError(err: unknown): AppError | undefined {
     case '23503':
       return new AppError('NOT_FOUND', 'A referenced resource does not exist.', { cause: err });
   }
-  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || NETWORK_CODES.has(code)) {
-    return errors.unavailable('The database is unavailable; retry later.', err);
-  }
   if (e.name === 'KnexTimeoutError') return errors.unavailable('The database is busy; retry later.', err);
-  if (
-    typeof e.message === 'string' &&
-    /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(e.message)
-  ) {
+  // Lost connections (refused, reset, terminated backend, "not queryable" after it): db-router's classifier.
+  if (UNAVAILABLE_CODES.has(code) || isConnectionError(err)) {
     return errors.unavailable('The database is unavailable; retry later.', err);
   }
   return undefined;
